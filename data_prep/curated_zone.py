@@ -1,0 +1,167 @@
+"""The curated zone: analysis-ready Parquet, partitioned so one home or one month is read without a full scan.
+
+Layout:
+    ``curated/consumption_hourly/bucket=NNN/month=YYYY-MM/part-0.parquet``: hourly kWh per home with the nearest
+        weather point's values and the spot price of the home's price area.
+    ``curated/consumption_daily/bucket=NNN.parquet`` and ``curated/consumption_monthly/bucket=NNN.parquet``.
+    ``curated/homes/homes.parquet``: home attributes, the weather point each home maps to, and its native interval.
+
+A home's bucket is :func:`contracts.storage.home_bucket`; :func:`read_home_hourly` reads one home's files only.
+
+Invariants:
+    Weather and prices join on the same UTC hour as the consumption they describe; nothing from a later hour.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from contracts.schemas import HOME_ID, KWH, LAT, LON, PRICE_AREA, PRICE_EUR_MWH, TS, WEATHER_OPTIONAL
+from contracts.storage import Lake, Zone, home_bucket
+
+EARTH_RADIUS_KM = 6371.0
+WEATHER_VALUES = ("temp_c", "ghi_w_m2", *WEATHER_OPTIONAL)
+
+
+def nearest_points(homes: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
+    """The nearest weather point of each home with a position, by great-circle distance.
+
+    Returns:
+        ``home_id``, ``weather_lat``, ``weather_lon``, ``weather_distance_km`` [km]; homes without a position are absent.
+    """
+    located = homes.dropna(subset=[LAT, LON])
+    if located.empty or points.empty:
+        return pd.DataFrame(columns=[HOME_ID, "weather_lat", "weather_lon", "weather_distance_km"])
+    h_lat, h_lon = np.radians(located[LAT].to_numpy())[:, None], np.radians(located[LON].to_numpy())[:, None]
+    p_lat, p_lon = np.radians(points[LAT].to_numpy())[None, :], np.radians(points[LON].to_numpy())[None, :]
+    a = np.sin((p_lat - h_lat) / 2) ** 2 + np.cos(h_lat) * np.cos(p_lat) * np.sin((p_lon - h_lon) / 2) ** 2
+    distance = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+    best = distance.argmin(axis=1)
+    return pd.DataFrame(
+        {
+            HOME_ID: located[HOME_ID].to_numpy(),
+            "weather_lat": points[LAT].to_numpy()[best],
+            "weather_lon": points[LON].to_numpy()[best],
+            "weather_distance_km": distance[np.arange(len(located)), best],
+        }
+    )
+
+
+def enrich_hourly(hourly: pd.DataFrame, homes: pd.DataFrame, weather: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
+    """Hourly consumption with the home's weather point values and price; absent inputs leave nulls."""
+    out = hourly.merge(homes[[HOME_ID, "weather_lat", "weather_lon", PRICE_AREA]], on=HOME_ID, how="left")
+    if not weather.empty:
+        columns = [c for c in WEATHER_VALUES if c in weather.columns]
+        renamed = weather[[LAT, LON, TS, *columns]].rename(columns={LAT: "weather_lat", LON: "weather_lon"})
+        out = out.merge(renamed, on=["weather_lat", "weather_lon", TS], how="left")
+    if not prices.empty:
+        out = out.merge(prices[[PRICE_AREA, TS, PRICE_EUR_MWH]], on=[PRICE_AREA, TS], how="left")
+    for column in (*WEATHER_VALUES, PRICE_EUR_MWH):
+        if column not in out.columns:
+            out[column] = np.nan
+    return out
+
+
+def local_dates(ts: pd.Series, home_ids: pd.Series, zones: pd.Series) -> pd.Series:
+    """The local calendar date of each timestamp in its home's time zone (UTC when unknown)."""
+    zone_of_row = zones.reindex(home_ids.to_numpy()).fillna("UTC").to_numpy()
+    dates = pd.Series(pd.NaT, index=ts.index, dtype="datetime64[ns]")
+    for zone in pd.unique(zone_of_row):
+        rows = zone_of_row == zone
+        dates[rows] = ts[rows].dt.tz_convert(str(zone)).dt.tz_localize(None).dt.normalize()
+    return dates
+
+
+def daily_from_hourly(hourly: pd.DataFrame, daily_native: pd.DataFrame, zones: pd.Series) -> pd.DataFrame:
+    """Daily totals per home and local date, from hourly homes and from homes that read daily.
+
+    A day's ``kwh`` is null unless all its hours have a value (23 or 25 on DST days).
+    """
+    frame = hourly.assign(date=local_dates(hourly[TS], hourly[HOME_ID], zones))
+    grouped = frame.groupby([HOME_ID, "date"], sort=True)
+    daily = grouped[KWH].sum(min_count=1).to_frame()
+    daily["n_hours"] = grouped[KWH].count()
+    daily["expected_hours"] = grouped[TS].size()
+    daily["share_imputed"] = grouped["share_imputed"].mean()
+    daily["temp_c_mean"] = grouped["temp_c"].mean() if "temp_c" in frame else np.nan
+    daily.loc[daily["n_hours"] < daily["expected_hours"], KWH] = np.nan
+    daily = daily.drop(columns=["expected_hours"]).reset_index()
+    if not daily_native.empty:
+        native = pd.DataFrame(
+            {
+                HOME_ID: daily_native[HOME_ID].to_numpy(),
+                "date": local_dates(daily_native[TS], daily_native[HOME_ID], zones).to_numpy(),
+                KWH: daily_native[KWH].to_numpy(),
+                "n_hours": np.where(daily_native[KWH].notna(), 24, 0),
+                "share_imputed": (daily_native["quality_flag"] != "ok").astype(float).to_numpy(),
+                "temp_c_mean": np.nan,
+            }
+        )
+        daily = pd.concat([daily, native], ignore_index=True)
+    return daily
+
+
+def monthly_totals(daily: pd.DataFrame, bills: pd.DataFrame) -> pd.DataFrame:
+    """Monthly kWh per home from daily readings, beside the billed kWh prorated by day onto calendar months."""
+    frame = daily.assign(month=daily["date"].dt.to_period("M").dt.start_time)
+    grouped = frame.groupby([HOME_ID, "month"])
+    monthly = grouped[KWH].sum(min_count=1).to_frame()
+    monthly["days_with_data"] = grouped[KWH].count()
+    monthly = monthly.reset_index()
+    billed = prorate_bills(bills)
+    monthly = monthly.merge(billed, on=[HOME_ID, "month"], how="outer")
+    monthly["days_in_month"] = monthly["month"].dt.days_in_month
+    return monthly.sort_values([HOME_ID, "month"], ignore_index=True)
+
+
+def prorate_bills(bills: pd.DataFrame) -> pd.DataFrame:
+    """Spread each bill's kWh evenly over its days and sum per calendar month."""
+    if bills.empty:
+        return pd.DataFrame(columns=[HOME_ID, "month", "bill_kwh"])
+    days = (bills["period_end"] - bills["period_start"]).dt.days.to_numpy()
+    expanded = bills.loc[bills.index.repeat(days)]
+    offsets = np.concatenate([np.arange(d) for d in days]) if len(days) else np.array([], int)
+    day = expanded["period_start"].to_numpy() + offsets.astype("timedelta64[D]")
+    per_day = (expanded["kwh"] / np.repeat(days, days)).to_numpy()
+    spread = pd.DataFrame({HOME_ID: expanded[HOME_ID].to_numpy(), "day": day, "bill_kwh": per_day})
+    spread["month"] = spread["day"].dt.to_period("M").dt.start_time
+    return spread.groupby([HOME_ID, "month"], as_index=False)["bill_kwh"].sum()
+
+
+def bill_check(daily: pd.DataFrame, bills: pd.DataFrame) -> pd.DataFrame:
+    """Readings summed over each bill period, beside the bill (the cross-source rule)."""
+    if bills.empty or daily.empty:
+        return pd.DataFrame(columns=[HOME_ID, "period_start", "period_end", "bill_kwh", "readings_kwh", "coverage"])
+    joined = bills[[HOME_ID, "period_start", "period_end", "kwh"]].merge(
+        daily[[HOME_ID, "date", KWH]], on=HOME_ID, how="inner"
+    )
+    inside = joined[(joined["date"] >= joined["period_start"]) & (joined["date"] < joined["period_end"])]
+    grouped = inside.groupby([HOME_ID, "period_start", "period_end"])
+    out = grouped.agg(bill_kwh=("kwh", "first"), readings_kwh=(KWH, "sum"), days=(KWH, "count")).reset_index()
+    out["coverage"] = out["days"] / (out["period_end"] - out["period_start"]).dt.days
+    return out.drop(columns=["days"])
+
+
+def write_hourly_partitions(lake: Lake, bucket: int, frame: pd.DataFrame) -> int:
+    """Write one bucket's hourly rows as one file per month, replacing the bucket's earlier files."""
+    folder = lake.path(Zone.CURATED, "consumption_hourly", f"bucket={bucket:03d}")
+    months = frame[TS].dt.strftime("%Y-%m")
+    written = set()
+    for month, rows in frame.groupby(months.to_numpy(), sort=True):
+        path = f"{folder}/month={month}/part-0.parquet"
+        lake.write_table(path, pa.Table.from_pandas(rows.reset_index(drop=True), preserve_index=False))
+        written.add(path)
+    stale = [p for p in lake.glob(f"{folder}/month=*/part-0.parquet") if p not in written]
+    lake.rm(stale)
+    return len(written)
+
+
+def read_home_hourly(lake: Lake, home_id: str, n_buckets: int) -> pd.DataFrame:
+    """One home's curated hourly rows, reading only its bucket's files."""
+    folder = lake.path(Zone.CURATED, "consumption_hourly", f"bucket={home_bucket(home_id, n_buckets):03d}")
+    if not lake.exists(folder):
+        return pd.DataFrame()
+    table = lake.read_table(folder, filters=[(HOME_ID, "=", home_id)])
+    return table.to_pandas()

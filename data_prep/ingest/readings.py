@@ -1,0 +1,187 @@
+"""Parse a meter-readings file into staged canonical rows and quarantine.
+
+Row-level rules applied here: required fields, number and timestamp parsing, declared units and time zones, and
+future timestamps. Rules that need a home's whole series (duplicates, grid alignment, ranges per interval) run when
+the bucket is built (:mod:`data_prep.processed_zone`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from contracts.schemas import EXPORT_KWH, HOME_ID, KWH, PARSED_READINGS, PV_KWH, TS, Reason
+from contracts.storage import Lake
+from data_prep.ingest.columns import SpecError, apply_spec, to_float, to_utc
+from data_prep.ingest.source_spec import SourceSpec
+from data_prep.ingest.staging import BucketWriter, QuarantineLog, row_records, staged_dir
+from data_prep.ingest.table_reader import RowBatch, read_batches
+from data_prep.quality.rules import ReadingRules
+
+# PARSED_READINGS plus whether ``kwh`` still holds mean power, converted once the interval is known.
+STAGED_READINGS = PARSED_READINGS.append(pa.field("is_mean_kw", pa.bool_(), nullable=False))
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """The outcome of parsing one file.
+
+    Attributes:
+        rows_in: rows read, malformed lines included.
+        rows_staged: rows that passed row validation.
+        quarantine: the file's quarantined rows.
+        buckets: the home buckets it touched.
+    """
+
+    rows_in: int
+    rows_staged: int
+    quarantine: pa.Table
+    buckets: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class FileContext:
+    """What identifies a file being parsed."""
+
+    source_file: str
+    sha256: str
+    ingest_seq: int
+
+
+def parse_readings_file(
+    lake: Lake,
+    raw_path: str,
+    context: FileContext,
+    spec: SourceSpec,
+    rules: ReadingRules,
+    n_buckets: int,
+    now: datetime,
+    block_bytes: int = 16 << 20,
+) -> ParsedFile:
+    """Stage the valid rows of a raw readings file by bucket and collect its quarantine.
+
+    Invariants:
+        Every row of the file is counted once: ``rows_in == rows_staged + quarantine.num_rows``.
+    """
+    writer = BucketWriter(lake, staged_dir(lake, "readings", context.sha256), STAGED_READINGS, n_buckets)
+    log = QuarantineLog("readings", context.source_file)
+    rows_in = rows_staged = 0
+    try:
+        for batch in read_batches(lake.fs, raw_path, block_bytes):
+            rows_in += batch.table.num_rows + len(batch.malformed)
+            _quarantine_malformed(batch, log)
+            staged = _parse_batch(batch, context, spec, rules, now, log)
+            rows_staged += staged.num_rows
+            writer.write(staged)
+        buckets = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return ParsedFile(rows_in, rows_staged, log.table(), tuple(buckets))
+
+
+def _quarantine_malformed(batch: RowBatch, log: QuarantineLog) -> None:
+    if batch.malformed:
+        log.add(
+            np.array([Reason.MALFORMED_ROW.value] * len(batch.malformed), dtype=object),
+            np.array([m.line if m.line is not None else -1 for m in batch.malformed]),
+            [m.text for m in batch.malformed],
+            [m.detail for m in batch.malformed],
+        )
+
+
+def _parse_batch(
+    batch: RowBatch, context: FileContext, spec: SourceSpec, rules: ReadingRules, now: datetime, log: QuarantineLog
+) -> pa.Table:
+    n = batch.table.num_rows
+    try:
+        canon = apply_spec(batch.table, spec)
+    except SpecError as err:
+        _quarantine_all(batch, log, str(err))
+        return STAGED_READINGS.empty_table()
+    table, lines = canon.table, batch.lines[canon.row]
+    missing = [c for c in (HOME_ID, TS, KWH) if c not in table.column_names]
+    if missing:
+        _quarantine_all(batch, log, f"required columns absent: {missing}")
+        return STAGED_READINGS.empty_table()
+    reasons, details, parsed = _row_checks(table, spec, rules, now)
+    bad = np.flatnonzero(reasons != None)  # noqa: E711
+    if len(bad):
+        source_rows = canon.row[bad]
+        log.add(
+            reasons[bad],
+            lines[bad],
+            row_records(batch.table, source_rows),
+            details[bad],
+            table[HOME_ID].take(pa.array(bad)).to_pylist(),
+            parsed[TS].take(pa.array(bad)),
+        )
+    good = np.flatnonzero(reasons == None)  # noqa: E711
+    staged = pa.table(
+        {
+            HOME_ID: table[HOME_ID].take(pa.array(good)).cast(pa.string()),
+            TS: parsed[TS].take(pa.array(good)),
+            KWH: pa.array(parsed[KWH][good]),
+            PV_KWH: pa.array(parsed[PV_KWH][good]),
+            EXPORT_KWH: pa.array(parsed[EXPORT_KWH][good]),
+            "source_file": pa.array([context.source_file] * len(good), pa.string()),
+            "line": pa.array(lines[good], pa.int64()),
+            "ingest_seq": pa.array(np.full(len(good), context.ingest_seq, dtype=np.int64)),
+            "is_mean_kw": pa.array(np.full(len(good), spec.is_power)),
+        },
+        schema=STAGED_READINGS,
+    )
+    del n
+    return staged
+
+
+def _row_checks(
+    table: pa.Table, spec: SourceSpec, rules: ReadingRules, now: datetime
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Per row: the first failing reason (or None), a detail, and the parsed values."""
+    n = table.num_rows
+    reasons = np.full(n, None, dtype=object)
+    details = np.full(n, None, dtype=object)
+
+    def fail(mask: np.ndarray, reason: Reason, detail: str) -> None:
+        new = mask & (reasons == None)  # noqa: E711
+        reasons[new] = reason.value
+        details[new] = detail
+
+    home = table[HOME_ID].cast(pa.string())
+    home_text = pd.Series(home.to_pandas(), dtype=object)
+    fail(home_text.isna().to_numpy() | (home_text.str.strip() == "").to_numpy(), Reason.MISSING_FIELD, "home_id is empty")
+    codes = pd.factorize(home_text)[0]
+    ts, ts_reasons = to_utc(table[TS], spec.timezone, codes)
+    for reason in (Reason.MISSING_FIELD, Reason.BAD_TIMESTAMP, Reason.NONEXISTENT_LOCAL_TIME):
+        fail(ts_reasons == reason.value, reason, f"ts: {reason.value.replace('_', ' ')}")
+    factor = 1.0 if spec.is_power else spec.kwh_factor(1.0)
+    parsed: dict = {TS: pa.array(ts, PARSED_READINGS.field(TS).type)}
+    for column, required in ((KWH, True), (PV_KWH, False), (EXPORT_KWH, False)):
+        if column not in table.column_names:
+            parsed[column] = np.full(n, np.nan)
+            continue
+        values, absent, bad = to_float(table[column])
+        if required:
+            fail(absent, Reason.MISSING_FIELD, f"{column} is empty")
+        fail(bad, Reason.BAD_NUMBER, f"{column} is not a number")
+        parsed[column] = values * factor
+    horizon = pd.Timestamp(now) + pd.Timedelta(minutes=rules.max_future_minutes)
+    with np.errstate(invalid="ignore"):
+        future = np.asarray(ts > horizon)
+    fail(future, Reason.FUTURE_TIMESTAMP, f"interval starts after {horizon.isoformat()}")
+    return reasons, details, parsed
+
+
+def _quarantine_all(batch: RowBatch, log: QuarantineLog, detail: str) -> None:
+    rows = np.arange(batch.table.num_rows)
+    log.add(
+        np.array([Reason.MISSING_FIELD.value] * len(rows), dtype=object),
+        batch.lines,
+        row_records(batch.table, rows),
+        [detail] * len(rows),
+    )

@@ -1,0 +1,222 @@
+"""The stages of a prep run after ingestion: small sources, reading buckets, curated tables and row accounting."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from contracts.config import Settings
+from contracts.schemas import HOME_ID, INTERVAL_MIN, LAT, LON, Source
+from contracts.storage import Lake, Zone, home_buckets
+from data_prep import curated_zone as curated
+from data_prep.ingest.staging import staged_dir
+from data_prep.processed_zone import (
+    ReadingsBucketBuilder,
+    bucket_file,
+    hourly_rollup,
+    quarantine_table,
+    to_processed_table,
+)
+from data_prep.quality.rules import RuleSet
+from data_prep.small_sources import build_small_table
+
+SMALL_SOURCES = (Source.PROFILES, Source.BILLS, Source.WEATHER, Source.PRICES)
+
+
+def _active(manifest: pd.DataFrame, source: Source) -> list[str]:
+    rows = manifest[(manifest["source"] == source.value) & (manifest["status"] == "active")]
+    return rows["sha256"].tolist()
+
+
+def _read_or_empty(lake: Lake, path: str) -> pd.DataFrame:
+    return lake.read_table(path).to_pandas() if lake.exists(path) else pd.DataFrame()
+
+
+def rebuild_small_sources(lake: Lake, manifest: pd.DataFrame, changed: set[Source], rules: RuleSet) -> dict[Source, pd.DataFrame]:
+    """Rebuild the processed table of every changed small source; read the others as they are."""
+    tables = {}
+    for source in SMALL_SOURCES:
+        if source in changed:
+            tables[source], _ = build_small_table(lake, source, _active(manifest, source), rules)
+        else:
+            tables[source] = _read_or_empty(lake, lake.path(Zone.PROCESSED, source.value, f"{source.value}.parquet"))
+    return tables
+
+
+def pending_buckets(lake: Lake, pending: pd.DataFrame) -> set[int]:
+    """The buckets that uncommitted reading files (new or superseded) touched."""
+    buckets: set[int] = set()
+    for sha in pending["sha256"]:
+        folder = staged_dir(lake, Source.READINGS.value, sha)
+        for path in lake.glob(f"{folder}/bucket=*.parquet"):
+            buckets.add(int(posixpath.basename(path).split("=")[1].split(".")[0]))
+    return buckets
+
+
+def all_buckets(lake: Lake) -> set[int]:
+    paths = lake.glob(lake.path(Zone.PROCESSED, "_parsed", Source.READINGS.value, "*", "bucket=*.parquet"))
+    return {int(posixpath.basename(p).split("=")[1].split(".")[0]) for p in paths}
+
+
+def _staged_bucket(lake: Lake, manifest: pd.DataFrame, bucket: int) -> pd.DataFrame:
+    parts = []
+    for sha in _active(manifest, Source.READINGS):
+        path = posixpath.join(staged_dir(lake, Source.READINGS.value, sha), f"bucket={bucket:03d}.parquet")
+        if lake.exists(path):
+            parts.append(lake.read_table(path))
+    if not parts:
+        return pd.DataFrame()
+    return pa.concat_tables(parts).to_pandas()
+
+
+def homes_table(small: dict[Source, pd.DataFrame]) -> pd.DataFrame:
+    """Home attributes with the nearest weather point of each home."""
+    profiles = small[Source.PROFILES]
+    if profiles.empty:
+        return pd.DataFrame(columns=[HOME_ID, LAT, LON, "price_area", "timezone", "weather_lat", "weather_lon"])
+    weather = small[Source.WEATHER]
+    points = weather[[LAT, LON]].drop_duplicates() if not weather.empty else pd.DataFrame(columns=[LAT, LON])
+    return profiles.merge(curated.nearest_points(profiles, points), on=HOME_ID, how="left")
+
+
+def rebuild_buckets(
+    lake: Lake,
+    manifest: pd.DataFrame,
+    buckets: list[int],
+    small: dict[Source, pd.DataFrame],
+    settings: Settings,
+    rules: RuleSet,
+    progress: Any,
+) -> None:
+    """Rebuild processed and curated readings for ``buckets``, one bucket in memory at a time."""
+    homes = homes_table(small)
+    zones = homes.set_index(HOME_ID)["timezone"] if "timezone" in homes else pd.Series(dtype=object)
+    builder = ReadingsBucketBuilder(rules, settings.prep.imputation)
+    for done, bucket in enumerate(buckets):
+        progress("buckets", done, len(buckets))
+        staged = _staged_bucket(lake, manifest, bucket)
+        built = builder.build(staged) if not staged.empty else None
+        if built is None:
+            _clear_bucket(lake, bucket)
+            continue
+        _write_processed(lake, bucket, built)
+        _write_curated(lake, bucket, built.grid, homes, zones, small, settings.prep.n_buckets)
+    progress("buckets", len(buckets), len(buckets))
+    _write_homes(lake, homes)
+
+
+def _write_processed(lake: Lake, bucket: int, built: Any) -> None:
+    grid = built.grid
+    lake.write_table(bucket_file(lake, "readings", bucket), to_processed_table(grid))
+    lake.write_table(bucket_file(lake, "readings_hourly", bucket), pa.Table.from_pandas(hourly_rollup(grid), preserve_index=False))
+    lake.write_table(bucket_file(lake, "readings_series", bucket, Zone.QUARANTINE), quarantine_table(built.quarantine))
+    lake.write_table(bucket_file(lake, "readings/_counts", bucket), pa.Table.from_pandas(built.counts, preserve_index=False))
+    intervals = grid.groupby(HOME_ID, as_index=False)[INTERVAL_MIN].first()
+    lake.write_table(bucket_file(lake, "readings/_intervals", bucket), pa.Table.from_pandas(intervals, preserve_index=False))
+    for name in ("imputation_scores", "imputation_selection"):
+        frame = grid.attrs.get(name)
+        if frame is not None:
+            lake.write_table(bucket_file(lake, name, bucket, Zone.QUALITY), pa.Table.from_pandas(frame, preserve_index=False))
+    from data_prep.quality.metrics import home_quality_metrics
+
+    metrics = home_quality_metrics(grid)
+    lake.write_table(bucket_file(lake, "home_metrics", bucket, Zone.QUALITY), pa.Table.from_pandas(metrics, preserve_index=False))
+    if bucket == 0 or not lake.exists(lake.path(Zone.QUALITY, "sample_series.parquet")):
+        sample = _sample_series(grid)
+        lake.write_table(lake.path(Zone.QUALITY, "sample_series.parquet"), pa.Table.from_pandas(sample, preserve_index=False))
+
+
+def _sample_series(grid: pd.DataFrame, n_homes: int = 2, days: int = 14) -> pd.DataFrame:
+    """Two weeks of the homes with the most flagged rows: the part of the data worth looking at."""
+    flagged = grid[grid["quality_flag"] != "ok"].groupby(HOME_ID).size().sort_values(ascending=False)
+    chosen = list(flagged.index[:n_homes]) or list(grid[HOME_ID].unique()[:n_homes])
+    rows = grid[grid[HOME_ID].isin(chosen)]
+    centre = rows.loc[rows["quality_flag"] != "ok", "ts"].median() if (rows["quality_flag"] != "ok").any() else rows["ts"].median()
+    window = (rows["ts"] >= centre - pd.Timedelta(days=days / 2)) & (rows["ts"] < centre + pd.Timedelta(days=days / 2))
+    return rows[window].reset_index(drop=True)
+
+
+def _write_curated(
+    lake: Lake,
+    bucket: int,
+    grid: pd.DataFrame,
+    homes: pd.DataFrame,
+    zones: pd.Series,
+    small: dict[Source, pd.DataFrame],
+    n_buckets: int,
+) -> None:
+    hourly = hourly_rollup(grid)
+    enriched = curated.enrich_hourly(hourly, homes, small[Source.WEATHER], small[Source.PRICES])
+    curated.write_hourly_partitions(lake, bucket, enriched)
+    daily = curated.daily_from_hourly(enriched, grid[grid[INTERVAL_MIN] == 1440], zones)
+    bills = small[Source.BILLS]
+    if not bills.empty:
+        in_bucket = home_buckets(pa.array(bills[HOME_ID].astype(str)), n_buckets).to_numpy() == bucket
+        bills = bills[in_bucket]
+    lake.write_table(bucket_file(lake, "consumption_daily", bucket, Zone.CURATED), pa.Table.from_pandas(daily, preserve_index=False))
+    monthly = curated.monthly_totals(daily, bills)
+    lake.write_table(bucket_file(lake, "consumption_monthly", bucket, Zone.CURATED), pa.Table.from_pandas(monthly, preserve_index=False))
+    checks = curated.bill_check(daily, bills)
+    lake.write_table(bucket_file(lake, "bill_check", bucket, Zone.QUALITY), pa.Table.from_pandas(checks, preserve_index=False))
+
+
+def _write_homes(lake: Lake, homes: pd.DataFrame) -> None:
+    intervals = [lake.read_table(p).to_pandas() for p in lake.glob(lake.path(Zone.PROCESSED, "readings", "_intervals", "*.parquet"))]
+    if intervals:
+        homes = homes.merge(pd.concat(intervals), on=HOME_ID, how="left")
+    lake.write_table(lake.path(Zone.CURATED, "homes", "homes.parquet"), pa.Table.from_pandas(homes.reset_index(drop=True), preserve_index=False))
+
+
+def _clear_bucket(lake: Lake, bucket: int) -> None:
+    lake.rm(
+        [
+            bucket_file(lake, "readings", bucket),
+            bucket_file(lake, "readings_hourly", bucket),
+            bucket_file(lake, "readings/_counts", bucket),
+            bucket_file(lake, "readings/_intervals", bucket),
+            lake.path(Zone.CURATED, "consumption_hourly", f"bucket={bucket:03d}"),
+            bucket_file(lake, "consumption_daily", bucket, Zone.CURATED),
+            bucket_file(lake, "consumption_monthly", bucket, Zone.CURATED),
+        ]
+    )
+
+
+def settle_counts(lake: Lake, manifest: pd.DataFrame, changed: set[Source]) -> None:
+    """Fill ``rows_processed`` and ``rows_quarantined`` of every active file from what the zones now hold.
+
+    Invariants:
+        ``rows_in == rows_processed + rows_quarantined`` for every active file.
+    """
+    series = _series_quarantine_counts(lake)
+    active = manifest["status"] == "active"
+    staged = manifest["rows_staged"].fillna(0).astype(np.int64)
+    key = manifest["source"] + "\x00" + manifest["source_file"]
+    lost = key.map(series).fillna(0).astype(np.int64)
+    manifest.loc[active, "rows_processed"] = (staged - lost)[active]
+    manifest.loc[active, "rows_quarantined"] = (manifest["rows_in"].fillna(0).astype(np.int64) - staged + lost)[active]
+    del changed
+
+
+def _series_quarantine_counts(lake: Lake) -> pd.Series:
+    """Rows quarantined by cross-file and series rules, by (source, source_file)."""
+    frames = []
+    for path in lake.glob(lake.path(Zone.QUARANTINE, "readings_series", "*.parquet")):
+        frames.append(lake.read_table(path, columns=["source", "source_file"]).to_pandas())
+    for source in SMALL_SOURCES:
+        path = lake.path(Zone.QUARANTINE, f"{source.value}_series", "all.parquet")
+        if lake.exists(path):
+            frames.append(lake.read_table(path, columns=["source", "source_file"]).to_pandas())
+    if not frames:
+        return pd.Series(dtype=np.int64)
+    rows = pd.concat(frames, ignore_index=True)
+    return (rows["source"] + "\x00" + rows["source_file"]).value_counts()
+
+
+def write_quality_report(lake: Lake, manifest: pd.DataFrame, truth_uri: str | None, settings: Settings, progress: Any) -> dict[str, str]:
+    from data_prep.quality_run import write_run_report
+
+    return write_run_report(lake, manifest, truth_uri, progress)

@@ -1,0 +1,1 @@
+"""The data-quality framework: validation rules, anomaly detection, imputation and quality metrics."""

@@ -1,0 +1,135 @@
+"""The raw zone: every input file as it came, immutable, with a manifest.
+
+Layout: ``raw/<source>/ingest_date=YYYY-MM-DD/<sha256[:16]>__<file name>`` and ``raw/_manifest.parquet``.
+
+Rules:
+    - A file whose content hash is already in the manifest is not ingested again (a no-op).
+    - A file with the same source and logical name (its path relative to the input root) but new content
+      supersedes the earlier one: the earlier raw copy is kept, marked ``superseded``, and its rows leave the
+      processed zone when the buckets it touched are rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from contracts.storage import Lake, Zone
+from data_prep.ingest.discovery import InputFile
+
+MANIFEST_COLUMNS = {
+    "source": "string",
+    "source_file": "string",
+    "sha256": "string",
+    "raw_path": "string",
+    "size_bytes": "int64",
+    "ingest_seq": "int64",
+    "ingested_at": "datetime64[ns, UTC]",
+    "status": "string",
+    "superseded_by": "string",
+    "rows_in": "Int64",
+    "rows_staged": "Int64",
+    "rows_processed": "Int64",
+    "rows_quarantined": "Int64",
+    "committed": "bool",
+}
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What registering one input file did.
+
+    Attributes:
+        sha256: the content hash.
+        raw_path: the immutable copy in the lake.
+        is_new: False when the same content was ingested before (nothing was written).
+        superseded: hashes of earlier versions this file replaced.
+    """
+
+    sha256: str
+    raw_path: str
+    is_new: bool
+    superseded: tuple[str, ...] = ()
+
+
+class RawZone:
+    """The raw zone of a lake and its manifest."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.manifest_path = lake.path(Zone.RAW, "_manifest.parquet")
+
+    def read_manifest(self) -> pd.DataFrame:
+        if not self.lake.exists(self.manifest_path):
+            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in MANIFEST_COLUMNS.items()})
+        return self.lake.read_table(self.manifest_path).to_pandas().astype(MANIFEST_COLUMNS)
+
+    def write_manifest(self, manifest: pd.DataFrame) -> None:
+        import pyarrow as pa
+
+        table = pa.Table.from_pandas(manifest.astype(MANIFEST_COLUMNS), preserve_index=False)
+        self.lake.write_table(self.manifest_path, table)
+
+    def register(self, item: InputFile, manifest: pd.DataFrame, now: datetime | None = None) -> Registration:
+        """Copy ``item`` into the raw zone (hashing it on the way) and record it in ``manifest`` (in place).
+
+        The caller writes the manifest back once the run's work on the file is committed.
+        """
+        now = now or datetime.now(UTC)
+        tmp = self.lake.path("_tmp", f"incoming-{posixpath.basename(item.path)}-{now.timestamp()}")
+        digest = _copy_hashing(item, self.lake, tmp)
+        known = manifest["sha256"] == digest
+        if known.any():
+            self.lake.rm([tmp])
+            return Registration(digest, str(manifest.loc[known, "raw_path"].iloc[0]), is_new=False)
+        raw_path = self.lake.path(
+            Zone.RAW,
+            item.source.value,
+            f"ingest_date={now:%Y-%m-%d}",
+            f"{digest[:16]}__{posixpath.basename(item.path)}",
+        )
+        self.lake.fs.makedirs(posixpath.dirname(raw_path), exist_ok=True)
+        self.lake.fs.mv(tmp, raw_path)
+        older = (
+            (manifest["source"] == item.source.value)
+            & (manifest["source_file"] == item.logical_name)
+            & (manifest["status"] == "active")
+        )
+        superseded = tuple(manifest.loc[older, "sha256"])
+        manifest.loc[older, "status"] = "superseded"
+        manifest.loc[older, "superseded_by"] = digest
+        # The buckets the old version touched must be rebuilt without it.
+        manifest.loc[older, "committed"] = False
+        seq = int(manifest["ingest_seq"].max()) + 1 if len(manifest) else 0
+        manifest.loc[len(manifest)] = {
+            "source": item.source.value,
+            "source_file": item.logical_name,
+            "sha256": digest,
+            "raw_path": raw_path,
+            "size_bytes": int(self.lake.fs.size(raw_path)),
+            "ingest_seq": seq,
+            "ingested_at": pd.Timestamp(now),
+            "status": "active",
+            "superseded_by": None,
+            "rows_in": pd.NA,
+            "rows_staged": pd.NA,
+            "rows_processed": pd.NA,
+            "rows_quarantined": pd.NA,
+            "committed": False,
+        }
+        return Registration(digest, raw_path, is_new=True, superseded=superseded)
+
+
+def _copy_hashing(item: InputFile, lake: Lake, target: str) -> str:
+    """Copy the file to ``target`` in one pass, returning its SHA-256."""
+    sha = hashlib.sha256()
+    lake.fs.makedirs(posixpath.dirname(target), exist_ok=True)
+    with item.fs.open(item.path, "rb") as src, lake.fs.open(target, "wb") as dst:
+        while chunk := src.read(8 << 20):
+            sha.update(chunk)
+            dst.write(chunk)
+    return sha.hexdigest()

@@ -1,0 +1,1 @@
+"""features: the Feast feature store (issue 3; not built yet)."""

@@ -1,0 +1,32 @@
+"""The root ``eliq`` app and its global options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="eliq",
+    help="eliq: energy forecasting and insights from smart-meter data.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="eliq.yaml to use (default: $ELIQ_CONFIG or ./eliq.yaml).")
+    ] = None,
+) -> None:
+    ctx.obj = {"config": config}
+
+
+def main() -> None:
+    from pipelines.cli import demo, prep  # noqa: F401  (registers the commands)
+
+    app()

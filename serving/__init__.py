@@ -1,0 +1,1 @@
+"""serving: the BentoML service (issue 5; not built yet)."""

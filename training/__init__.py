@@ -1,0 +1,1 @@
+"""training: forecast, disaggregation, peer comparison and solar models (issue 4 onwards; not built yet)."""
