@@ -116,9 +116,7 @@ class Lake:
         with self.atomic_open(path) as handle:
             pq.write_table(table, handle, **kwargs)
 
-    def read_table(
-        self, path: str, columns: list[str] | None = None, filters: Any = None
-    ) -> pa.Table:
+    def read_table(self, path: str, columns: list[str] | None = None, filters: Any = None) -> pa.Table:
         """Read a Parquet file or a hive-partitioned folder of them."""
         import pyarrow.dataset as ds
 

@@ -49,7 +49,9 @@ def nearest_points(homes: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def enrich_hourly(hourly: pd.DataFrame, homes: pd.DataFrame, weather: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
+def enrich_hourly(
+    hourly: pd.DataFrame, homes: pd.DataFrame, weather: pd.DataFrame, prices: pd.DataFrame
+) -> pd.DataFrame:
     """Hourly consumption with the home's weather point values and price; absent inputs leave nulls."""
     out = hourly.merge(homes[[HOME_ID, "weather_lat", "weather_lon", PRICE_AREA]], on=HOME_ID, how="left")
     if not weather.empty:
@@ -133,13 +135,16 @@ def prorate_bills(bills: pd.DataFrame) -> pd.DataFrame:
 def bill_check(daily: pd.DataFrame, bills: pd.DataFrame) -> pd.DataFrame:
     """Readings summed over each bill period, beside the bill (the cross-source rule)."""
     if bills.empty or daily.empty:
-        return pd.DataFrame(columns=[HOME_ID, "period_start", "period_end", "bill_kwh", "readings_kwh", "coverage"])
-    joined = bills[[HOME_ID, "period_start", "period_end", "kwh"]].merge(
-        daily[[HOME_ID, "date", KWH]], on=HOME_ID, how="inner"
-    )
+        return pd.DataFrame(
+            columns=[HOME_ID, "period_start", "period_end", "bill_kwh", "readings_kwh", "coverage"]
+        )
+    billed = bills[[HOME_ID, "period_start", "period_end", "kwh"]].rename(columns={"kwh": "bill_kwh"})
+    joined = billed.merge(daily[[HOME_ID, "date", KWH]], on=HOME_ID, how="inner")
     inside = joined[(joined["date"] >= joined["period_start"]) & (joined["date"] < joined["period_end"])]
     grouped = inside.groupby([HOME_ID, "period_start", "period_end"])
-    out = grouped.agg(bill_kwh=("kwh", "first"), readings_kwh=(KWH, "sum"), days=(KWH, "count")).reset_index()
+    out = grouped.agg(
+        bill_kwh=("bill_kwh", "first"), readings_kwh=(KWH, "sum"), days=(KWH, "count")
+    ).reset_index()
     out["coverage"] = out["days"] / (out["period_end"] - out["period_start"]).dt.days
     return out.drop(columns=["days"])
 

@@ -36,14 +36,18 @@ def _read_or_empty(lake: Lake, path: str) -> pd.DataFrame:
     return lake.read_table(path).to_pandas() if lake.exists(path) else pd.DataFrame()
 
 
-def rebuild_small_sources(lake: Lake, manifest: pd.DataFrame, changed: set[Source], rules: RuleSet) -> dict[Source, pd.DataFrame]:
+def rebuild_small_sources(
+    lake: Lake, manifest: pd.DataFrame, changed: set[Source], rules: RuleSet
+) -> dict[Source, pd.DataFrame]:
     """Rebuild the processed table of every changed small source; read the others as they are."""
     tables = {}
     for source in SMALL_SOURCES:
         if source in changed:
             tables[source], _ = build_small_table(lake, source, _active(manifest, source), rules)
         else:
-            tables[source] = _read_or_empty(lake, lake.path(Zone.PROCESSED, source.value, f"{source.value}.parquet"))
+            tables[source] = _read_or_empty(
+                lake, lake.path(Zone.PROCESSED, source.value, f"{source.value}.parquet")
+            )
     return tables
 
 
@@ -77,7 +81,9 @@ def homes_table(small: dict[Source, pd.DataFrame]) -> pd.DataFrame:
     """Home attributes with the nearest weather point of each home."""
     profiles = small[Source.PROFILES]
     if profiles.empty:
-        return pd.DataFrame(columns=[HOME_ID, LAT, LON, "price_area", "timezone", "weather_lat", "weather_lon"])
+        return pd.DataFrame(
+            columns=[HOME_ID, LAT, LON, "price_area", "timezone", "weather_lat", "weather_lon"]
+        )
     weather = small[Source.WEATHER]
     points = weather[[LAT, LON]].drop_duplicates() if not weather.empty else pd.DataFrame(columns=[LAT, LON])
     return profiles.merge(curated.nearest_points(profiles, points), on=HOME_ID, how="left")
@@ -112,22 +118,44 @@ def rebuild_buckets(
 def _write_processed(lake: Lake, bucket: int, built: Any) -> None:
     grid = built.grid
     lake.write_table(bucket_file(lake, "readings", bucket), to_processed_table(grid))
-    lake.write_table(bucket_file(lake, "readings_hourly", bucket), pa.Table.from_pandas(hourly_rollup(grid), preserve_index=False))
-    lake.write_table(bucket_file(lake, "readings_series", bucket, Zone.QUARANTINE), quarantine_table(built.quarantine))
-    lake.write_table(bucket_file(lake, "readings/_counts", bucket), pa.Table.from_pandas(built.counts, preserve_index=False))
+    lake.write_table(
+        bucket_file(lake, "readings_hourly", bucket),
+        pa.Table.from_pandas(hourly_rollup(grid), preserve_index=False),
+    )
+    lake.write_table(
+        bucket_file(lake, "readings_series", bucket, Zone.QUARANTINE), quarantine_table(built.quarantine)
+    )
+    lake.write_table(
+        bucket_file(lake, "readings/_counts", bucket),
+        pa.Table.from_pandas(built.counts, preserve_index=False),
+    )
     intervals = grid.groupby(HOME_ID, as_index=False)[INTERVAL_MIN].first()
-    lake.write_table(bucket_file(lake, "readings/_intervals", bucket), pa.Table.from_pandas(intervals, preserve_index=False))
-    for name in ("imputation_scores", "imputation_selection"):
-        frame = grid.attrs.get(name)
+    lake.write_table(
+        bucket_file(lake, "readings/_intervals", bucket),
+        pa.Table.from_pandas(intervals, preserve_index=False),
+    )
+    for name, frame in (
+        ("imputation_scores", built.imputation_scores),
+        ("imputation_selection", built.imputation_selection),
+    ):
         if frame is not None:
-            lake.write_table(bucket_file(lake, name, bucket, Zone.QUALITY), pa.Table.from_pandas(frame, preserve_index=False))
+            lake.write_table(
+                bucket_file(lake, name, bucket, Zone.QUALITY),
+                pa.Table.from_pandas(frame, preserve_index=False),
+            )
     from data_prep.quality.metrics import home_quality_metrics
 
     metrics = home_quality_metrics(grid)
-    lake.write_table(bucket_file(lake, "home_metrics", bucket, Zone.QUALITY), pa.Table.from_pandas(metrics, preserve_index=False))
+    lake.write_table(
+        bucket_file(lake, "home_metrics", bucket, Zone.QUALITY),
+        pa.Table.from_pandas(metrics, preserve_index=False),
+    )
     if bucket == 0 or not lake.exists(lake.path(Zone.QUALITY, "sample_series.parquet")):
         sample = _sample_series(grid)
-        lake.write_table(lake.path(Zone.QUALITY, "sample_series.parquet"), pa.Table.from_pandas(sample, preserve_index=False))
+        lake.write_table(
+            lake.path(Zone.QUALITY, "sample_series.parquet"),
+            pa.Table.from_pandas(sample, preserve_index=False),
+        )
 
 
 def _sample_series(grid: pd.DataFrame, n_homes: int = 2, days: int = 14) -> pd.DataFrame:
@@ -135,8 +163,14 @@ def _sample_series(grid: pd.DataFrame, n_homes: int = 2, days: int = 14) -> pd.D
     flagged = grid[grid["quality_flag"] != "ok"].groupby(HOME_ID).size().sort_values(ascending=False)
     chosen = list(flagged.index[:n_homes]) or list(grid[HOME_ID].unique()[:n_homes])
     rows = grid[grid[HOME_ID].isin(chosen)]
-    centre = rows.loc[rows["quality_flag"] != "ok", "ts"].median() if (rows["quality_flag"] != "ok").any() else rows["ts"].median()
-    window = (rows["ts"] >= centre - pd.Timedelta(days=days / 2)) & (rows["ts"] < centre + pd.Timedelta(days=days / 2))
+    centre = (
+        rows.loc[rows["quality_flag"] != "ok", "ts"].median()
+        if (rows["quality_flag"] != "ok").any()
+        else rows["ts"].median()
+    )
+    window = (rows["ts"] >= centre - pd.Timedelta(days=days / 2)) & (
+        rows["ts"] < centre + pd.Timedelta(days=days / 2)
+    )
     return rows[window].reset_index(drop=True)
 
 
@@ -157,18 +191,33 @@ def _write_curated(
     if not bills.empty:
         in_bucket = home_buckets(pa.array(bills[HOME_ID].astype(str)), n_buckets).to_numpy() == bucket
         bills = bills[in_bucket]
-    lake.write_table(bucket_file(lake, "consumption_daily", bucket, Zone.CURATED), pa.Table.from_pandas(daily, preserve_index=False))
+    lake.write_table(
+        bucket_file(lake, "consumption_daily", bucket, Zone.CURATED),
+        pa.Table.from_pandas(daily, preserve_index=False),
+    )
     monthly = curated.monthly_totals(daily, bills)
-    lake.write_table(bucket_file(lake, "consumption_monthly", bucket, Zone.CURATED), pa.Table.from_pandas(monthly, preserve_index=False))
+    lake.write_table(
+        bucket_file(lake, "consumption_monthly", bucket, Zone.CURATED),
+        pa.Table.from_pandas(monthly, preserve_index=False),
+    )
     checks = curated.bill_check(daily, bills)
-    lake.write_table(bucket_file(lake, "bill_check", bucket, Zone.QUALITY), pa.Table.from_pandas(checks, preserve_index=False))
+    lake.write_table(
+        bucket_file(lake, "bill_check", bucket, Zone.QUALITY),
+        pa.Table.from_pandas(checks, preserve_index=False),
+    )
 
 
 def _write_homes(lake: Lake, homes: pd.DataFrame) -> None:
-    intervals = [lake.read_table(p).to_pandas() for p in lake.glob(lake.path(Zone.PROCESSED, "readings", "_intervals", "*.parquet"))]
+    intervals = [
+        lake.read_table(p).to_pandas()
+        for p in lake.glob(lake.path(Zone.PROCESSED, "readings", "_intervals", "*.parquet"))
+    ]
     if intervals:
         homes = homes.merge(pd.concat(intervals), on=HOME_ID, how="left")
-    lake.write_table(lake.path(Zone.CURATED, "homes", "homes.parquet"), pa.Table.from_pandas(homes.reset_index(drop=True), preserve_index=False))
+    lake.write_table(
+        lake.path(Zone.CURATED, "homes", "homes.parquet"),
+        pa.Table.from_pandas(homes.reset_index(drop=True), preserve_index=False),
+    )
 
 
 def _clear_bucket(lake: Lake, bucket: int) -> None:
@@ -197,7 +246,9 @@ def settle_counts(lake: Lake, manifest: pd.DataFrame, changed: set[Source]) -> N
     key = manifest["source"] + "\x00" + manifest["source_file"]
     lost = key.map(series).fillna(0).astype(np.int64)
     manifest.loc[active, "rows_processed"] = (staged - lost)[active]
-    manifest.loc[active, "rows_quarantined"] = (manifest["rows_in"].fillna(0).astype(np.int64) - staged + lost)[active]
+    manifest.loc[active, "rows_quarantined"] = (
+        manifest["rows_in"].fillna(0).astype(np.int64) - staged + lost
+    )[active]
     del changed
 
 
@@ -216,7 +267,9 @@ def _series_quarantine_counts(lake: Lake) -> pd.Series:
     return (rows["source"] + "\x00" + rows["source_file"]).value_counts()
 
 
-def write_quality_report(lake: Lake, manifest: pd.DataFrame, truth_uri: str | None, settings: Settings, progress: Any) -> dict[str, str]:
+def write_quality_report(
+    lake: Lake, manifest: pd.DataFrame, truth_uri: str | None, settings: Settings, progress: Any
+) -> dict[str, str]:
     from data_prep.quality_run import write_run_report
 
     return write_run_report(lake, manifest, truth_uri, progress)

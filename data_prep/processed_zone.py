@@ -32,8 +32,8 @@ from contracts.schemas import (
     QualityFlag,
 )
 from contracts.storage import Lake, Zone
-from data_prep.readings_grid import align, build_grid, deduplicate, infer_intervals
 from data_prep.quality.rules import RuleSet
+from data_prep.readings_grid import align, build_grid, deduplicate, infer_intervals
 
 
 def bucket_file(lake: Lake, dataset: str, bucket: int, zone: Zone = Zone.PROCESSED) -> str:
@@ -50,6 +50,8 @@ class BucketResult:
     counts: pd.DataFrame  # source_file, rows_processed, rows_quarantined
     quarantine: pd.DataFrame
     grid: pd.DataFrame  # the processed frame, for metrics and the report
+    imputation_scores: pd.DataFrame | None = None
+    imputation_selection: pd.DataFrame | None = None
 
 
 class ReadingsBucketBuilder:
@@ -69,16 +71,26 @@ class ReadingsBucketBuilder:
         if staged.empty:
             return None
         kept, duplicates = deduplicate(staged)
-        intervals = infer_intervals(kept)
+        intervals = infer_intervals(kept, self.rules.readings.known_intervals_min)
         aligned, rejected = align(kept, intervals, self.rules.readings)
         quarantine = pd.concat([duplicates, rejected], ignore_index=True)
         if aligned.empty:
             return BucketResult(-1, 0, 0, _counts(aligned, quarantine), quarantine, aligned)
         grid = build_grid(aligned, intervals)
-        grid = self._clean(grid)
-        return BucketResult(-1, grid[HOME_ID].nunique(), len(grid), _counts(aligned, quarantine), quarantine, grid)
+        scores, selection = self._clean(grid)
+        return BucketResult(
+            -1,
+            grid[HOME_ID].nunique(),
+            len(grid),
+            _counts(aligned, quarantine),
+            quarantine,
+            grid,
+            scores,
+            selection,
+        )
 
-    def _clean(self, grid: pd.DataFrame) -> pd.DataFrame:
+    def _clean(self, grid: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Flag anomalies, mask them, impute, and set the quality flag, in place; returns the imputation scores."""
         from data_prep.quality.anomalies import AnomalyScanner, default_detector_config
         from data_prep.quality.imputation import ImputationSelector
 
@@ -99,15 +111,13 @@ class ReadingsBucketBuilder:
         filled = selector.transform(grid)
         grid[KWH] = filled[KWH].to_numpy()
         grid["imputation_strategy"] = filled["imputation_strategy"].to_numpy()
-        grid.attrs["imputation_scores"] = selector.scores_
-        grid.attrs["imputation_selection"] = selector.selection_
         absent = grid["kwh_raw"].isna().to_numpy()
         flag = np.full(len(grid), QualityFlag.OK.value, dtype=object)
         flag[absent & filled["imputed"].to_numpy()] = QualityFlag.IMPUTED.value
         flag[masked] = QualityFlag.ANOMALY.value
         flag[grid[KWH].isna().to_numpy() & ~masked] = QualityFlag.MISSING.value
         grid["quality_flag"] = flag
-        return grid
+        return selector.scores_, selector.selection_
 
 
 def _counts(aligned: pd.DataFrame, quarantine: pd.DataFrame) -> pd.DataFrame:
@@ -128,13 +138,7 @@ def quarantine_table(rows: pd.DataFrame) -> pa.Table:
         return QUARANTINE.empty_table()
     from data_prep.ingest.staging import QuarantineLog
 
-    records = (
-        rows[HOME_ID].astype(str)
-        + ","
-        + rows[TS].astype(str)
-        + ","
-        + rows[KWH].astype(str)
-    ).tolist()
+    records = (rows[HOME_ID].astype(str) + "," + rows[TS].astype(str) + "," + rows[KWH].astype(str)).tolist()
     parts = []
     for source_file, group in rows.groupby("source_file", sort=False):
         log = QuarantineLog("readings", str(source_file))
@@ -161,7 +165,8 @@ def hourly_rollup(grid: pd.DataFrame) -> pd.DataFrame:
     """
     columns = [HOME_ID, TS, KWH, PV_KWH, EXPORT_KWH, INTERVAL_MIN, "quality_flag", "share_imputed"]
     filled = grid[KWH].notna() & (grid["quality_flag"] != QualityFlag.OK.value)
-    hourly = grid[grid[INTERVAL_MIN] == 60].assign(share_imputed=filled.astype(float))[columns]
+    is_hourly = (grid[INTERVAL_MIN] == 60).to_numpy()
+    hourly = grid[is_hourly].assign(share_imputed=filled.to_numpy()[is_hourly].astype(float))[columns]
     sub = grid[grid[INTERVAL_MIN] < 60]
     if sub.empty:
         return hourly.reset_index(drop=True)
@@ -170,7 +175,7 @@ def hourly_rollup(grid: pd.DataFrame) -> pd.DataFrame:
         **{
             TS: sub[TS].dt.floor("h"),
             "flag_rank": sub["quality_flag"].map(rank),
-            "imputed": filled[sub.index].astype(float),
+            "imputed": filled.to_numpy()[(grid[INTERVAL_MIN] < 60).to_numpy()].astype(float),
         }
     )
     grouped = frame.groupby([HOME_ID, TS], sort=True)

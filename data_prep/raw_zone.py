@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -105,7 +106,7 @@ class RawZone:
         # The buckets the old version touched must be rebuilt without it.
         manifest.loc[older, "committed"] = False
         seq = int(manifest["ingest_seq"].max()) + 1 if len(manifest) else 0
-        manifest.loc[len(manifest)] = {
+        entry = {
             "source": item.source.value,
             "source_file": item.logical_name,
             "sha256": digest,
@@ -121,6 +122,10 @@ class RawZone:
             "rows_quarantined": pd.NA,
             "committed": False,
         }
+        with warnings.catch_warnings():
+            # pandas warns that all-NA entries (the counts, filled later) will keep their dtype; they do here.
+            warnings.simplefilter("ignore", FutureWarning)
+            manifest.loc[len(manifest)] = entry
         return Registration(digest, raw_path, is_new=True, superseded=superseded)
 
 

@@ -48,8 +48,11 @@ def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame[~is_repeat].reset_index(drop=True), dropped
 
 
-def infer_intervals(frame: pd.DataFrame) -> pd.DataFrame:
+def infer_intervals(frame: pd.DataFrame, known_min: tuple[int, ...] = (15, 30, 60, 1440)) -> pd.DataFrame:
     """Each home's native interval and phase, from the most common step between its readings.
+
+    The interval is the largest known interval that divides the most common step (a 3-hour step between sparse
+    hourly readings is hourly), or the step itself when none does.
 
     Returns:
         One row per home: ``interval_min`` [min] and ``phase_min`` (the usual minute offset of its timestamps
@@ -62,16 +65,31 @@ def infer_intervals(frame: pd.DataFrame) -> pd.DataFrame:
     steps = steps[steps["step"] > 0]
     # Daily data in local time steps by 23 h or 25 h across DST changes; it is still daily.
     steps.loc[steps["step"].between(1380, 1500), "step"] = 1440
-    interval = steps.groupby(HOME_ID)["step"].agg(lambda s: s.value_counts().idxmax())
+    modal = _mode_per_home(steps[HOME_ID].to_numpy(), steps["step"].to_numpy())
+    interval = modal.map(lambda step: _snap(int(step), known_min))
     result = pd.DataFrame({HOME_ID: pd.unique(homes)}).set_index(HOME_ID)
     result[INTERVAL_MIN] = interval.reindex(result.index).fillna(60).astype(np.int64)
     per_row = result[INTERVAL_MIN].reindex(homes).to_numpy()
-    phase = pd.Series(minutes % per_row).groupby(homes).agg(lambda s: s.value_counts().idxmax())
+    phase = _mode_per_home(homes, minutes % per_row)
     result["phase_min"] = phase.reindex(result.index).astype(np.int64)
     return result.reset_index()
 
 
-def align(frame: pd.DataFrame, intervals: pd.DataFrame, rules: ReadingRules) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _mode_per_home(homes: np.ndarray, values: np.ndarray) -> pd.Series:
+    """The most common value per home (the smallest on ties)."""
+    counts = pd.DataFrame({HOME_ID: homes, "v": values}).value_counts().reset_index(name="n")
+    counts = counts.sort_values([HOME_ID, "n", "v"], ascending=[True, False, True], kind="stable")
+    return counts.drop_duplicates(HOME_ID).set_index(HOME_ID)["v"]
+
+
+def _snap(step: int, known_min: tuple[int, ...]) -> int:
+    dividing = [k for k in known_min if step % k == 0]
+    return max(dividing) if dividing else step
+
+
+def align(
+    frame: pd.DataFrame, intervals: pd.DataFrame, rules: ReadingRules
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Attach each row's slot on its home's grid, convert mean power to energy, and apply the range rule.
 
     Returns:
@@ -97,8 +115,10 @@ def align(frame: pd.DataFrame, intervals: pd.DataFrame, rules: ReadingRules) -> 
         out_of_range = kwh > rules.max_kw * hours
         if rules.min_kw is not None:
             out_of_range |= kwh < rules.min_kw * hours
-    reason = np.where(off_grid, Reason.OFF_GRID_TIMESTAMP.value, np.where(out_of_range, Reason.OUT_OF_RANGE.value, None))
-    bad = reason != None  # noqa: E711
+    reason = np.where(
+        off_grid, Reason.OFF_GRID_TIMESTAMP.value, np.where(out_of_range, Reason.OUT_OF_RANGE.value, None)
+    )
+    bad = pd.notna(reason)
     return frame[~bad].reset_index(drop=True), frame[bad].assign(reason=reason[bad])
 
 
@@ -117,7 +137,9 @@ def build_grid(aligned: pd.DataFrame, intervals: pd.DataFrame) -> pd.DataFrame:
     home_of_slot = np.repeat(np.arange(len(bounds)), lengths)
     slot = bounds["min"].to_numpy()[home_of_slot] + (np.arange(total) - starts[home_of_slot])
     interval = info[INTERVAL_MIN].to_numpy()[home_of_slot]
-    minutes = np.where(interval == 1440, slot * 1440, slot * interval) + info["phase_min"].to_numpy()[home_of_slot]
+    minutes = (
+        np.where(interval == 1440, slot * 1440, slot * interval) + info["phase_min"].to_numpy()[home_of_slot]
+    )
     grid = pd.DataFrame(
         {
             HOME_ID: bounds.index.to_numpy()[home_of_slot],

@@ -128,7 +128,9 @@ def _ingest(
         result.files_new += 1
         row = manifest.index[manifest["sha256"] == registration.sha256][0]
         seq = int(manifest.at[row, "ingest_seq"])
-        rows_in, rows_staged, quarantine = _stage(lake, item, registration.raw_path, registration.sha256, seq, settings, rules, now)
+        rows_in, rows_staged, quarantine = _stage(
+            lake, item, registration.raw_path, registration.sha256, seq, settings, rules, now
+        )
         lake.write_table(quarantine_path(lake, item.source.value, registration.sha256), quarantine)
         for message in _quarantine_messages(item, quarantine):
             result.messages.append(message)
@@ -140,7 +142,14 @@ def _ingest(
 
 
 def _stage(
-    lake: Lake, item: InputFile, raw_path: str, sha: str, seq: int, settings: Settings, rules: RuleSet, now: datetime
+    lake: Lake,
+    item: InputFile,
+    raw_path: str,
+    sha: str,
+    seq: int,
+    settings: Settings,
+    rules: RuleSet,
+    now: datetime,
 ) -> tuple[int, int, object]:
     from data_prep.small_sources import parse_small_file
 
@@ -175,7 +184,9 @@ def _quarantine_messages(item: InputFile, quarantine: object, limit: int = 3) ->
 
 
 def _summarise(manifest: pd.DataFrame, inputs: list[InputFile], result: PrepResult) -> None:
-    seen = manifest[manifest["source_file"].isin([i.logical_name for i in inputs]) & (manifest["status"] == "active")]
+    seen = manifest[
+        manifest["source_file"].isin([i.logical_name for i in inputs]) & (manifest["status"] == "active")
+    ]
     result.rows_in = int(seen["rows_in"].fillna(0).sum())
     result.rows_processed = int(seen["rows_processed"].fillna(0).sum())
     result.rows_quarantined = int(seen["rows_quarantined"].fillna(0).sum())

@@ -19,7 +19,14 @@ from data_prep.ingest.profiles import latest_profiles, parse_profiles, read_docu
 from data_prep.ingest.source_spec import SourceSpec
 from data_prep.ingest.staging import QuarantineLog, staged_dir
 from data_prep.ingest.table_reader import read_batches
-from data_prep.ingest.tables import BILLS, PRICES, WEATHER, TableContract, parse_table_batch, resolve_duplicates
+from data_prep.ingest.tables import (
+    BILLS,
+    PRICES,
+    WEATHER,
+    TableContract,
+    parse_table_batch,
+    resolve_duplicates,
+)
 from data_prep.quality.rules import RuleSet
 
 VALUE_COLUMNS = {
@@ -38,7 +45,14 @@ def contract_for(source: Source, rules: RuleSet) -> TableContract:
 
 
 def parse_small_file(
-    lake: Lake, raw_path: str, source: Source, source_file: str, sha: str, seq: int, spec: SourceSpec, rules: RuleSet
+    lake: Lake,
+    raw_path: str,
+    source: Source,
+    source_file: str,
+    sha: str,
+    seq: int,
+    spec: SourceSpec,
+    rules: RuleSet,
 ) -> tuple[int, int, pa.Table]:
     """Stage one file; returns (rows_in, rows_staged, quarantine)."""
     log = QuarantineLog(source.value, source_file)
@@ -50,7 +64,7 @@ def parse_small_file(
         contract = contract_for(source, rules)
         parts, rows_in = [], 0
         for batch in read_batches(lake.fs, raw_path):
-            rows_in += batch.table.num_rows + len(batch.malformed)
+            rows_in += len(batch.malformed)
             if batch.malformed:
                 log.add(
                     np.array([Reason.MALFORMED_ROW.value] * len(batch.malformed), dtype=object),
@@ -58,13 +72,22 @@ def parse_small_file(
                     [m.text for m in batch.malformed],
                     [m.detail for m in batch.malformed],
                 )
-            parts.append(parse_table_batch(batch, contract, spec, log))
-        frame = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(not p.empty for p in parts) else pd.DataFrame()
+            frame_part, n_records = parse_table_batch(batch, contract, spec, log)
+            parts.append(frame_part)
+            rows_in += n_records
+        frame = (
+            pd.concat([p for p in parts if not p.empty], ignore_index=True)
+            if any(not p.empty for p in parts)
+            else pd.DataFrame()
+        )
         if source is Source.BILLS and not frame.empty:
             frame = _bill_row_checks(frame, rules, log)
         frame["source_file"] = source_file
         frame["ingest_seq"] = np.int64(seq)
-    lake.write_table(posixpath.join(staged_dir(lake, source.value, sha), "part.parquet"), pa.Table.from_pandas(frame, preserve_index=False))
+    lake.write_table(
+        posixpath.join(staged_dir(lake, source.value, sha), "part.parquet"),
+        pa.Table.from_pandas(frame, preserve_index=False),
+    )
     return rows_in, len(frame), log.table()
 
 
@@ -72,17 +95,29 @@ def _bill_row_checks(frame: pd.DataFrame, rules: RuleSet, log: QuarantineLog) ->
     days = (frame["period_end"] - frame["period_start"]).dt.days.to_numpy()
     invalid = days <= 0
     with np.errstate(invalid="ignore"):
-        out_of_range = ~invalid & ((frame["kwh"].to_numpy() < 0) | (frame["kwh"].to_numpy() > rules.bills.max_kwh_per_day * days))
+        out_of_range = ~invalid & (
+            (frame["kwh"].to_numpy() < 0) | (frame["kwh"].to_numpy() > rules.bills.max_kwh_per_day * days)
+        )
     bad = invalid | out_of_range
     if bad.any():
         reasons = np.where(invalid, Reason.INVALID_PERIOD.value, Reason.OUT_OF_RANGE.value)[bad]
         rows = frame[bad]
-        records = (rows[HOME_ID] + "," + rows["period_start"].astype(str) + "," + rows["period_end"].astype(str) + "," + rows["kwh"].astype(str)).tolist()
+        records = (
+            rows[HOME_ID]
+            + ","
+            + rows["period_start"].astype(str)
+            + ","
+            + rows["period_end"].astype(str)
+            + ","
+            + rows["kwh"].astype(str)
+        ).tolist()
         log.add(reasons, rows["line"].to_numpy(), records, None, rows[HOME_ID].tolist())
     return frame[~bad].reset_index(drop=True)
 
 
-def build_small_table(lake: Lake, source: Source, active_shas: list[str], rules: RuleSet) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_small_table(
+    lake: Lake, source: Source, active_shas: list[str], rules: RuleSet
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebuild a source's processed table from its active files; returns it and the cross-file quarantine rows."""
     frames = []
     for sha in active_shas:
@@ -112,7 +147,9 @@ def _overlapping_bills(bills: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
     bills = bills.sort_values([HOME_ID, "period_start", "ingest_seq"], ignore_index=True)
     previous_end = bills.groupby(HOME_ID)["period_end"].transform(lambda s: s.cummax().shift())
     overlap = (bills["period_start"] < previous_end).to_numpy()
-    return bills[~overlap].reset_index(drop=True), bills[overlap].assign(reason=Reason.OVERLAPPING_PERIOD.value)
+    return bills[~overlap].reset_index(drop=True), bills[overlap].assign(
+        reason=Reason.OVERLAPPING_PERIOD.value
+    )
 
 
 def _write_series_quarantine(lake: Lake, source: Source, dropped: pd.DataFrame) -> None:
@@ -129,7 +166,9 @@ def _write_series_quarantine(lake: Lake, source: Source, dropped: pd.DataFrame) 
             "reason": pa.array(dropped["reason"].tolist() if n else [], pa.string()),
             "detail": pa.nulls(n, pa.string()),
             "record": pa.array(records, pa.string()),
-            "home_id": pa.array(dropped[HOME_ID].astype(str).tolist() if n and HOME_ID in dropped else [None] * n, pa.string()),
+            "home_id": pa.array(
+                dropped[HOME_ID].astype(str).tolist() if n and HOME_ID in dropped else [None] * n, pa.string()
+            ),
             "ts": pa.nulls(n, QUARANTINE.field("ts").type),
         },
         schema=QUARANTINE,

@@ -142,8 +142,8 @@ def to_utc(
         else:
             local, local_reasons = _localize(parsed, timezone, None if group is None else group[naive])
             result[naive] = local
-            reasons[naive] = np.where(local_reasons == None, reasons[naive], local_reasons)  # noqa: E711
-    still_bad = result.isna().to_numpy() & (reasons == None)  # noqa: E711
+            reasons[naive] = np.where(pd.isna(local_reasons), reasons[naive], local_reasons)
+    still_bad = result.isna().to_numpy() & pd.isna(reasons)
     reasons[still_bad] = Reason.BAD_TIMESTAMP.value
     return pd.DatetimeIndex(result), reasons
 
@@ -165,13 +165,11 @@ def _typed_timestamps(
         reasons[values.notna().to_numpy()] = Reason.BAD_TIMESTAMP.value
         return pd.DatetimeIndex(pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")), reasons
     local, local_reasons = _localize(values, timezone, group)
-    reasons[local_reasons != None] = local_reasons[local_reasons != None]  # noqa: E711
+    reasons[pd.notna(local_reasons)] = local_reasons[pd.notna(local_reasons)]
     return pd.DatetimeIndex(local), reasons
 
 
-def _localize(
-    naive: pd.Series, timezone: str, group: np.ndarray | None
-) -> tuple[pd.Series, np.ndarray]:
+def _localize(naive: pd.Series, timezone: str, group: np.ndarray | None) -> tuple[pd.Series, np.ndarray]:
     """Localize naive wall-clock times, resolving DST's repeated hour by order of appearance."""
     index = pd.DatetimeIndex(naive)
     reasons = np.full(len(index), None, dtype=object)

@@ -72,9 +72,10 @@ def parse_readings_file(
     rows_in = rows_staged = 0
     try:
         for batch in read_batches(lake.fs, raw_path, block_bytes):
-            rows_in += batch.table.num_rows + len(batch.malformed)
+            rows_in += len(batch.malformed)
             _quarantine_malformed(batch, log)
-            staged = _parse_batch(batch, context, spec, rules, now, log)
+            staged, n_records = _parse_batch(batch, context, spec, rules, now, log)
+            rows_in += n_records
             rows_staged += staged.num_rows
             writer.write(staged)
         buckets = writer.commit()
@@ -95,21 +96,26 @@ def _quarantine_malformed(batch: RowBatch, log: QuarantineLog) -> None:
 
 
 def _parse_batch(
-    batch: RowBatch, context: FileContext, spec: SourceSpec, rules: ReadingRules, now: datetime, log: QuarantineLog
-) -> pa.Table:
-    n = batch.table.num_rows
+    batch: RowBatch,
+    context: FileContext,
+    spec: SourceSpec,
+    rules: ReadingRules,
+    now: datetime,
+    log: QuarantineLog,
+) -> tuple[pa.Table, int]:
+    """The batch's valid rows, and how many records it held (a wide row holds one per key column)."""
     try:
         canon = apply_spec(batch.table, spec)
     except SpecError as err:
         _quarantine_all(batch, log, str(err))
-        return STAGED_READINGS.empty_table()
+        return STAGED_READINGS.empty_table(), batch.table.num_rows
     table, lines = canon.table, batch.lines[canon.row]
     missing = [c for c in (HOME_ID, TS, KWH) if c not in table.column_names]
     if missing:
         _quarantine_all(batch, log, f"required columns absent: {missing}")
-        return STAGED_READINGS.empty_table()
+        return STAGED_READINGS.empty_table(), batch.table.num_rows
     reasons, details, parsed = _row_checks(table, spec, rules, now)
-    bad = np.flatnonzero(reasons != None)  # noqa: E711
+    bad = np.flatnonzero(pd.notna(reasons))
     if len(bad):
         source_rows = canon.row[bad]
         log.add(
@@ -120,7 +126,7 @@ def _parse_batch(
             table[HOME_ID].take(pa.array(bad)).to_pylist(),
             parsed[TS].take(pa.array(bad)),
         )
-    good = np.flatnonzero(reasons == None)  # noqa: E711
+    good = np.flatnonzero(pd.isna(reasons))
     staged = pa.table(
         {
             HOME_ID: table[HOME_ID].take(pa.array(good)).cast(pa.string()),
@@ -135,8 +141,7 @@ def _parse_batch(
         },
         schema=STAGED_READINGS,
     )
-    del n
-    return staged
+    return staged, table.num_rows
 
 
 def _row_checks(
@@ -148,13 +153,17 @@ def _row_checks(
     details = np.full(n, None, dtype=object)
 
     def fail(mask: np.ndarray, reason: Reason, detail: str) -> None:
-        new = mask & (reasons == None)  # noqa: E711
+        new = mask & pd.isna(reasons)
         reasons[new] = reason.value
         details[new] = detail
 
     home = table[HOME_ID].cast(pa.string())
     home_text = pd.Series(home.to_pandas(), dtype=object)
-    fail(home_text.isna().to_numpy() | (home_text.str.strip() == "").to_numpy(), Reason.MISSING_FIELD, "home_id is empty")
+    fail(
+        home_text.isna().to_numpy() | (home_text.str.strip() == "").to_numpy(),
+        Reason.MISSING_FIELD,
+        "home_id is empty",
+    )
     codes = pd.factorize(home_text)[0]
     ts, ts_reasons = to_utc(table[TS], spec.timezone, codes)
     for reason in (Reason.MISSING_FIELD, Reason.BAD_TIMESTAMP, Reason.NONEXISTENT_LOCAL_TIME):

@@ -99,7 +99,7 @@ class SourceSpec(BaseModel):
         """This spec with the fields that ``override`` sets explicitly."""
         if override is None:
             return self
-        return self.model_copy(update=override.model_dump(exclude_unset=True))
+        return self.model_copy(update={name: getattr(override, name) for name in override.model_fields_set})
 
 
 def load_spec(path: str | Path) -> SourceSpec:

@@ -103,8 +103,12 @@ class QuarantineLog:
                     "reason": pa.array(list(reasons), pa.string()),
                     "detail": pa.array(list(details) if details is not None else [None] * n, pa.string()),
                     "record": pa.array(records, pa.string()),
-                    "home_id": pa.array(home_ids, pa.string()) if home_ids is not None else pa.nulls(n, pa.string()),
-                    "ts": pa.array(ts, QUARANTINE.field("ts").type) if ts is not None else pa.nulls(n, QUARANTINE.field("ts").type),
+                    "home_id": pa.array(home_ids, pa.string())
+                    if home_ids is not None
+                    else pa.nulls(n, pa.string()),
+                    "ts": pa.array(ts, QUARANTINE.field("ts").type)
+                    if ts is not None
+                    else pa.nulls(n, QUARANTINE.field("ts").type),
                 },
                 schema=QUARANTINE,
             )

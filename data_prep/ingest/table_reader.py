@@ -66,7 +66,9 @@ def _csv_batches(fs: Any, path: str, block_bytes: int) -> Iterator[RowBatch]:
         def on_invalid(row: Any) -> str:
             # The header was consumed above, so the reader's line 1 is the file's line 2.
             line = None if row.number is None else row.number + 1
-            bad.append(MalformedRow(line, row.text, f"{row.actual_columns} fields, expected {row.expected_columns}"))
+            bad.append(
+                MalformedRow(line, row.text, f"{row.actual_columns} fields, expected {row.expected_columns}")
+            )
             return "skip"
 
         reader = pa_csv.open_csv(
@@ -76,7 +78,9 @@ def _csv_batches(fs: Any, path: str, block_bytes: int) -> Iterator[RowBatch]:
             ),
             parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
             convert_options=pa_csv.ConvertOptions(
-                column_types={n: pa.string() for n in names}, strings_can_be_null=True, quoted_strings_can_be_null=True
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
             ),
         )
         next_line = 2
@@ -86,7 +90,9 @@ def _csv_batches(fs: Any, path: str, block_bytes: int) -> Iterator[RowBatch]:
             yield RowBatch(table, lines, malformed=list(bad))
             bad.clear()
         if bad:  # malformed lines after the last good row
-            yield RowBatch(pa.table({n: pa.array([], pa.string()) for n in names}), np.empty(0, np.int64), list(bad))
+            yield RowBatch(
+                pa.table({n: pa.array([], pa.string()) for n in names}), np.empty(0, np.int64), list(bad)
+            )
 
 
 def _header_names(header: str) -> list[str]:

@@ -13,7 +13,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from contracts.schemas import GHI_W_M2, HOME_ID, LAT, LON, PRICE_AREA, PRICE_EUR_MWH, TEMP_C, TS, WEATHER_OPTIONAL, Reason
+from contracts.schemas import (
+    GHI_W_M2,
+    HOME_ID,
+    LAT,
+    LON,
+    PRICE_AREA,
+    PRICE_EUR_MWH,
+    TEMP_C,
+    TS,
+    WEATHER_OPTIONAL,
+    Reason,
+)
 from data_prep.ingest.columns import SpecError, apply_spec, to_float, to_utc
 from data_prep.ingest.source_spec import SourceSpec
 from data_prep.ingest.staging import QuarantineLog, row_records
@@ -38,7 +49,12 @@ class TableContract:
 
 
 BILLS = TableContract(
-    {HOME_ID: ("text", True), "period_start": ("date", True), "period_end": ("date", True), "kwh": ("number", True)},
+    {
+        HOME_ID: ("text", True),
+        "period_start": ("date", True),
+        "period_end": ("date", True),
+        "kwh": ("number", True),
+    },
     key=(HOME_ID, "period_start", "period_end"),
 )
 WEATHER = TableContract(
@@ -59,18 +75,21 @@ PRICES = TableContract(
 
 def parse_table_batch(
     batch: RowBatch, contract: TableContract, spec: SourceSpec, log: QuarantineLog
-) -> pd.DataFrame:
-    """Typed rows of one batch; rows that fail a check go to ``log`` with their line and reason."""
+) -> tuple[pd.DataFrame, int]:
+    """Typed rows of one batch, and how many records it held; failing rows go to ``log`` with line and reason.
+
+    A record is a row of the contract: a wide file's row holds one record per key column.
+    """
     try:
         canon = apply_spec(batch.table, spec)
     except SpecError as err:
         _reject_all(batch, log, str(err))
-        return pd.DataFrame()
+        return pd.DataFrame(), batch.table.num_rows
     table, lines = canon.table, batch.lines[canon.row]
     absent_required = [c for c, (_, req) in contract.columns.items() if req and c not in table.column_names]
     if absent_required:
         _reject_all(batch, log, f"required columns absent: {absent_required}")
-        return pd.DataFrame()
+        return pd.DataFrame(), batch.table.num_rows
     n = table.num_rows
     reasons = np.full(n, None, dtype=object)
     details = np.full(n, None, dtype=object)
@@ -80,8 +99,20 @@ def parse_table_batch(
             out[name] = np.full(n, np.nan)
             continue
         values, absent, bad = _parse_column(table[name], kind, spec)
-        _fail(reasons, details, absent if required else np.zeros(n, bool), Reason.MISSING_FIELD, f"{name} is empty")
-        _fail(reasons, details, bad, Reason.BAD_TIMESTAMP if kind in ("ts", "date") else Reason.BAD_NUMBER, f"{name}")
+        _fail(
+            reasons,
+            details,
+            absent if required else np.zeros(n, bool),
+            Reason.MISSING_FIELD,
+            f"{name} is empty",
+        )
+        _fail(
+            reasons,
+            details,
+            bad,
+            Reason.BAD_TIMESTAMP if kind in ("ts", "date") else Reason.BAD_NUMBER,
+            f"{name}",
+        )
         out[name] = _convert(name, values, spec)
     for name, (low, high) in contract.ranges.items():
         values = np.asarray(out[name], dtype=float)
@@ -90,19 +121,30 @@ def parse_table_batch(
         _fail(reasons, details, outside, Reason.OUT_OF_RANGE, f"{name} outside [{low}, {high}]")
     frame = pd.DataFrame(out)
     frame["line"] = lines
-    bad_rows = np.flatnonzero(reasons != None)  # noqa: E711
+    bad_rows = np.flatnonzero(pd.notna(reasons))
     if len(bad_rows):
-        log.add(reasons[bad_rows], lines[bad_rows], row_records(batch.table, canon.row[bad_rows]), details[bad_rows])
-    return frame.iloc[np.flatnonzero(reasons == None)].reset_index(drop=True)  # noqa: E711
+        log.add(
+            reasons[bad_rows],
+            lines[bad_rows],
+            row_records(batch.table, canon.row[bad_rows]),
+            details[bad_rows],
+        )
+    return frame.iloc[np.flatnonzero(pd.isna(reasons))].reset_index(drop=True), n
 
 
-def _parse_column(column: pa.ChunkedArray, kind: Kind, spec: SourceSpec) -> tuple[object, np.ndarray, np.ndarray]:
+def _parse_column(
+    column: pa.ChunkedArray, kind: Kind, spec: SourceSpec
+) -> tuple[object, np.ndarray, np.ndarray]:
     n = len(column)
     if kind == "number":
         return to_float(column)
     if kind == "ts":
         ts, reasons = to_utc(column, spec.timezone)
-        return ts, reasons == Reason.MISSING_FIELD.value, (reasons != None) & (reasons != Reason.MISSING_FIELD.value)  # noqa: E711
+        return (
+            ts,
+            reasons == Reason.MISSING_FIELD.value,
+            pd.notna(reasons) & (reasons != Reason.MISSING_FIELD.value),
+        )
     text = pd.Series(column.cast(pa.string()).to_pandas(), dtype=object)
     absent = (text.isna() | (text.str.strip() == "")).to_numpy()
     if kind == "date":
@@ -125,17 +167,24 @@ def _convert(name: str, values: object, spec: SourceSpec) -> object:
 
 
 def _fail(reasons: np.ndarray, details: np.ndarray, mask: np.ndarray, reason: Reason, detail: str) -> None:
-    new = np.asarray(mask, dtype=bool) & (reasons == None)  # noqa: E711
+    new = np.asarray(mask, dtype=bool) & pd.isna(reasons)
     reasons[new] = reason.value
     details[new] = detail
 
 
 def _reject_all(batch: RowBatch, log: QuarantineLog, detail: str) -> None:
     rows = np.arange(batch.table.num_rows)
-    log.add(np.array([Reason.MISSING_FIELD.value] * len(rows), dtype=object), batch.lines, row_records(batch.table, rows), [detail] * len(rows))
+    log.add(
+        np.array([Reason.MISSING_FIELD.value] * len(rows), dtype=object),
+        batch.lines,
+        row_records(batch.table, rows),
+        [detail] * len(rows),
+    )
 
 
-def resolve_duplicates(frame: pd.DataFrame, contract: TableContract, value_columns: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def resolve_duplicates(
+    frame: pd.DataFrame, contract: TableContract, value_columns: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Keep the first-ingested row per key; repeats go to quarantine as duplicate or conflicting_duplicate."""
     if frame.empty:
         return frame, frame.assign(reason=pd.Series(dtype=object))
@@ -143,9 +192,17 @@ def resolve_duplicates(frame: pd.DataFrame, contract: TableContract, value_colum
     repeat = frame.duplicated(list(contract.key), keep="first").to_numpy()
     if not repeat.any():
         return frame, frame.iloc[:0].assign(reason=pd.Series(dtype=object))
-    first = frame.drop_duplicates(list(contract.key), keep="first").set_index(list(contract.key))[value_columns]
+    first = frame.drop_duplicates(list(contract.key), keep="first").set_index(list(contract.key))[
+        value_columns
+    ]
     repeats = frame[repeat]
     kept_values = first.reindex(pd.MultiIndex.from_frame(repeats[list(contract.key)])).to_numpy()
-    same = np.all((repeats[value_columns].to_numpy() == kept_values) | (pd.isna(repeats[value_columns]).to_numpy() & pd.isna(kept_values)), axis=1)
-    dropped = repeats.assign(reason=np.where(same, Reason.DUPLICATE.value, Reason.CONFLICTING_DUPLICATE.value))
+    same = np.all(
+        (repeats[value_columns].to_numpy() == kept_values)
+        | (pd.isna(repeats[value_columns]).to_numpy() & pd.isna(kept_values)),
+        axis=1,
+    )
+    dropped = repeats.assign(
+        reason=np.where(same, Reason.DUPLICATE.value, Reason.CONFLICTING_DUPLICATE.value)
+    )
     return frame[~repeat].reset_index(drop=True), dropped

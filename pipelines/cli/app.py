@@ -20,7 +20,8 @@ app = typer.Typer(
 def _root(
     ctx: typer.Context,
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="eliq.yaml to use (default: $ELIQ_CONFIG or ./eliq.yaml).")
+        Path | None,
+        typer.Option("--config", "-c", help="eliq.yaml to use (default: $ELIQ_CONFIG or ./eliq.yaml)."),
     ] = None,
 ) -> None:
     ctx.obj = {"config": config}

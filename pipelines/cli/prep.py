@@ -12,12 +12,19 @@ from pipelines.cli.app import app
 prep_app = typer.Typer(help="Ingest data into the raw, processed and curated zones.", no_args_is_help=True)
 app.add_typer(prep_app, name="prep")
 
-InputOption = Annotated[str, typer.Option("--input", "-i", help="Input file or folder (local path or fsspec URI).")]
-SpecOption = Annotated[
-    Path | None, typer.Option(help="A source spec YAML (time zone, unit, column names) applied to every file.")
+InputOption = Annotated[
+    str, typer.Option("--input", "-i", help="Input file or folder (local path or fsspec URI).")
 ]
-TimezoneOption = Annotated[str | None, typer.Option(help="IANA time zone of naive timestamps, e.g. Europe/Stockholm.")]
-UnitOption = Annotated[str | None, typer.Option(help="Energy unit of the values: kwh, wh, mwh, kw_mean or w_mean.")]
+SpecOption = Annotated[
+    Path | None,
+    typer.Option(help="A source spec YAML (time zone, unit, column names) applied to every file."),
+]
+TimezoneOption = Annotated[
+    str | None, typer.Option(help="IANA time zone of naive timestamps, e.g. Europe/Stockholm.")
+]
+UnitOption = Annotated[
+    str | None, typer.Option(help="Energy unit of the values: kwh, wh, mwh, kw_mean or w_mean.")
+]
 
 
 @prep_app.command("run")
@@ -25,7 +32,9 @@ def run(
     ctx: typer.Context,
     input: InputOption,
     spec: SpecOption = None,
-    truth: Annotated[str | None, typer.Option(help="The sample data's _truth folder, to score the framework.")] = None,
+    truth: Annotated[
+        str | None, typer.Option(help="The sample data's _truth folder, to score the framework.")
+    ] = None,
 ) -> None:
     """Run every source found under --input, end to end, and write the quality report."""
     _run(ctx, input, spec, None, None, None, truth)
@@ -70,12 +79,16 @@ def _run(
     try:
         settings = load_settings(ctx.obj.get("config"))
         spec = load_spec(spec_path) if spec_path else None
-        overrides = {k: v for k, v in {"timezone": timezone, "unit": unit, "source": source_name}.items() if v}
+        overrides = {
+            k: v for k, v in {"timezone": timezone, "unit": unit, "source": source_name}.items() if v
+        }
         if overrides:
             spec = (spec or SourceSpec()).merged(SourceSpec.model_validate(overrides))
         sources = {Source(source_name)} if source_name else None
         with progress_bars() as progress:
-            result = run_prep(input_uri, settings, spec=spec, sources=sources, truth_uri=truth, progress=progress)
+            result = run_prep(
+                input_uri, settings, spec=spec, sources=sources, truth_uri=truth, progress=progress
+            )
     except (InputError, NothingUsableError, FileNotFoundError, ValidationError) as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(code=1) from err
@@ -88,7 +101,9 @@ def _print_result(result: Any, console: Any) -> None:
     for message in result.messages[:20]:
         console.print(f"[yellow]quarantined[/yellow] {message}")
     if len(result.messages) > 20:
-        console.print(f"[yellow]… and more; every quarantined row is in the quarantine zone with its reason[/yellow]")
+        console.print(
+            "[yellow]… and more; every quarantined row is in the quarantine zone with its reason[/yellow]"
+        )
     table = Table(title="prep run", show_header=False)
     table.add_row("files seen / new", f"{result.files_seen} / {result.files_new}")
     table.add_row("rows in", f"{result.rows_in:,}")

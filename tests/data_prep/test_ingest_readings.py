@@ -72,7 +72,10 @@ def test_naive_local_time_resolves_dst_in_file_order():
     quarantine = parsed.quarantine.to_pandas()
     assert quarantine["reason"].tolist() == ["nonexistent_local_time"]
     autumn = rows.sort_values("line").tail(2)
-    assert autumn["ts"].tolist() == [pd.Timestamp("2025-10-26T00:00:00Z"), pd.Timestamp("2025-10-26T01:00:00Z")]
+    assert autumn["ts"].tolist() == [
+        pd.Timestamp("2025-10-26T00:00:00Z"),
+        pd.Timestamp("2025-10-26T01:00:00Z"),
+    ]
     assert rows["kwh"].tolist() == [1.0, 1.0, 2.0]  # Wh to kWh
 
 
@@ -88,7 +91,9 @@ def test_spec_composes_date_and_hour_and_maps_columns():
 
 
 def test_spec_naming_an_absent_column_quarantines_every_row():
-    parsed, rows = _parse("home_id,ts,energy\nh1,2025-01-01T00:00:00Z,1\n", SourceSpec(columns={"kwh": "kWh"}))
+    parsed, rows = _parse(
+        "home_id,ts,energy\nh1,2025-01-01T00:00:00Z,1\n", SourceSpec(columns={"kwh": "kWh"})
+    )
     assert rows.empty
     assert parsed.quarantine.to_pandas()["detail"].str.contains("kWh").all()
 
@@ -99,11 +104,15 @@ _GOOD = st.builds(
     st.integers(0, 23),
     st.floats(0, 10, allow_nan=False).map(lambda v: round(v, 3)),
 )
-_BAD = st.sampled_from(["h1,2025-01-01T00:00:00Z,x", ",,", "h1,nope,1", "a,b,c,d", "h2,2025-01-01T00:00:00Z", ""])
+_BAD = st.sampled_from(
+    ["h1,2025-01-01T00:00:00Z,x", ",,", "h1,nope,1", "a,b,c,d", "h2,2025-01-01T00:00:00Z", ""]
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.one_of(_GOOD, _BAD, st.text(alphabet="abc,;: 0123", max_size=20)), min_size=1, max_size=40))
+@given(
+    st.lists(st.one_of(_GOOD, _BAD, st.text(alphabet="abc,;: 0123", max_size=20)), min_size=1, max_size=40)
+)
 def test_every_row_is_counted_once(lines):
     parsed, rows = _parse("home_id,ts,kwh\n" + "\n".join(lines) + "\n")
     quarantine = parsed.quarantine.to_pandas()

@@ -1,0 +1,131 @@
+"""The quality report of a prep run: metrics read back from the lake bucket by bucket, rendered and written.
+
+Outputs, under ``quality/``: ``report.html`` (self-contained), ``report.md`` with ``plots/*.png``,
+``metrics.json`` (also kept per run under ``runs/<UTC time>/``), ``home_metrics.parquet`` and ``file_metrics.parquet``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import fsspec
+import pandas as pd
+import pyarrow as pa
+
+from contracts.schemas import PROCESSED_READINGS
+from contracts.storage import Lake, Zone
+
+Progress = Callable[[str, int, int], None]
+
+
+SCORE_COLUMNS = ["home_id", "gap_class", "strategy", "mae_kwh", "n_points"]
+
+
+def _concat(lake: Lake, pattern: str, columns: list[str] | None = None) -> pd.DataFrame:
+    parts = [lake.read_table(p).to_pandas() for p in lake.glob(pattern)]
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def read_quarantine(lake: Lake) -> pd.DataFrame:
+    """Every quarantined row of the lake (small next to the data: rejected rows only)."""
+    from contracts.schemas import QUARANTINE
+
+    rows = _concat(lake, lake.path(Zone.QUARANTINE, "**", "*.parquet"))
+    return rows if not rows.empty else QUARANTINE.empty_table().to_pandas()
+
+
+def write_run_report(
+    lake: Lake, manifest: pd.DataFrame, truth_uri: str | None, progress: Progress
+) -> dict[str, str]:
+    """Compute the run's quality metrics, render the report into the lake, and return where its files are."""
+    from data_prep.quality import metrics as m
+    from data_prep.quality.report import render_quality_report
+
+    quarantine = read_quarantine(lake)
+    home_parts = _concat(lake, lake.path(Zone.QUALITY, "home_metrics", "*.parquet"))
+    if home_parts.empty:  # no readings yet: the columns of an empty bucket
+        home_parts = m.home_quality_metrics(PROCESSED_READINGS.empty_table().to_pandas())
+    home_metrics = m.combine_home_metrics([home_parts])
+    file_metrics = m.file_quality_metrics(manifest, quarantine)
+    bill_check = _concat(lake, lake.path(Zone.QUALITY, "bill_check", "*.parquet"))
+    run_metrics = m.run_quality_metrics(
+        home_metrics, file_metrics, bill_check if not bill_check.empty else None
+    )
+    scores = _concat(lake, lake.path(Zone.QUALITY, "imputation_scores", "*.parquet"), SCORE_COLUMNS)
+    selection = _concat(lake, lake.path(Zone.QUALITY, "imputation_selection", "*.parquet"))
+    sample_path = lake.path(Zone.QUALITY, "sample_series.parquet")
+    sample = lake.read_table(sample_path).to_pandas() if lake.exists(sample_path) else None
+    detection, imputation_eval = (None, None)
+    if truth_uri is not None:
+        detection, imputation_eval = _score_against_truth(lake, truth_uri, quarantine, progress)
+    files = render_quality_report(
+        run_metrics,
+        home_metrics,
+        file_metrics,
+        m.quarantine_summary(m.quarantine_counts(quarantine)),
+        scores,
+        detection_eval=detection,
+        imputation_eval=imputation_eval,
+        sample_series=sample,
+        selection=selection if not selection.empty else None,
+    )
+    for name, data in files.items():
+        lake.write_bytes(lake.path(Zone.QUALITY, name), data)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    lake.write_bytes(lake.path(Zone.QUALITY, "runs", stamp, "metrics.json"), files["metrics.json"])
+    lake.write_table(
+        lake.path(Zone.QUALITY, "home_metrics.parquet"),
+        pa.Table.from_pandas(home_metrics, preserve_index=False),
+    )
+    lake.write_table(
+        lake.path(Zone.QUALITY, "file_metrics.parquet"),
+        pa.Table.from_pandas(file_metrics, preserve_index=False),
+    )
+    return {
+        "quality report": lake.path(Zone.QUALITY, "report.html"),
+        "quality report (markdown)": lake.path(Zone.QUALITY, "report.md"),
+        "quality metrics": lake.path(Zone.QUALITY, "metrics.json"),
+    }
+
+
+def _score_against_truth(
+    lake: Lake, truth_uri: str, quarantine: pd.DataFrame, progress: Progress
+) -> tuple[Any, Any]:
+    """Detection precision/recall against the fault log and imputation error against clean truth, per bucket."""
+    from data_prep.quality import fault_detections as fd
+    from data_prep.quality import fault_evaluation as fe
+
+    fs, root = fsspec.core.url_to_fs(truth_uri)
+    faults = fd.normalise_fault_log(pd.read_csv(io.BytesIO(fs.cat_file(f"{root}/faults.csv"))))
+    clean_path = f"{root}/readings_clean.parquet"
+    clean = pd.read_parquet(io.BytesIO(fs.cat_file(clean_path))) if fs.exists(clean_path) else None
+    events, slots, intervals, errors = [], [], [], []
+    buckets = lake.glob(lake.path(Zone.PROCESSED, "readings", "bucket=*.parquet"))
+    for done, path in enumerate(buckets):
+        progress("scoring", done, len(buckets))
+        processed = lake.read_table(path).to_pandas()
+        events.append(fd.processed_detection_events(processed))
+        slots.append(fd.fault_slot_counts(faults, processed, fe.SLOT_FAULT_TYPES))
+        intervals.append(fd.home_intervals(processed))
+        if clean is not None:
+            homes = processed["home_id"].unique()
+            errors.append(fe.imputation_error_sums(processed, clean[clean["home_id"].isin(homes)]))
+    progress("scoring", len(buckets), len(buckets))
+    interval_of_home = pd.concat(intervals) if intervals else pd.Series(dtype="int64")
+    events.append(
+        fd.quarantine_detection_events(quarantine, interval_of_home, sources=faults["source"].unique())
+    )
+    slot_counts = (
+        pd.concat(slots, ignore_index=True)
+        if slots
+        else pd.DataFrame(columns=["fault_id", "n_gap_flagged", "n_landed"])
+    )
+    detection = fe.evaluate_detection(
+        faults, pd.concat(events, ignore_index=True), slot_counts, interval_of_home
+    )
+    imputation = fe.combine_imputation_errors(errors) if errors else None
+    return detection, imputation

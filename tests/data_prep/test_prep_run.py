@@ -1,0 +1,157 @@
+"""prep end to end: zones, row accounting, idempotence, supersede, crash recovery, fsspec lakes."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from contracts.storage import Lake, Zone
+from data_prep.run import NothingUsableError, run_prep
+from tests.conftest import REPO, settings_for
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _manifest(settings) -> pd.DataFrame:
+    from data_prep.raw_zone import RawZone
+
+    return RawZone(Lake.from_settings(settings.storage)).read_manifest()
+
+
+def _processed_rows(settings) -> pd.DataFrame:
+    lake = Lake.from_settings(settings.storage)
+    return lake.read_table(lake.path(Zone.PROCESSED, "readings")).to_pandas()
+
+
+def test_documented_samples_ingest_without_quarantine(lake_settings):
+    result = run_prep(str(REPO / "docs" / "samples"), lake_settings, now=NOW)
+    assert result.rows_quarantined == 0
+    assert result.rows_in == result.rows_processed > 0
+    lake = Lake.from_settings(lake_settings.storage)
+    homes = (
+        lake.read_table(lake.path(Zone.CURATED, "homes", "homes.parquet")).to_pandas().set_index("home_id")
+    )
+    assert homes.loc["de_0042", "extra_json"] == '{"smart_thermostat": true}'  # unknown fields survive
+    daily = _processed_rows(lake_settings)
+    local = daily[(daily["home_id"] == "se_0002") & (daily["interval_min"] == 1440)]
+    assert local["kwh"].round(2).tolist() == [21.45, 20.12, 19.87]  # Wh declared in _source.yaml
+
+
+@pytest.mark.integration
+def test_demo_data_balances_every_file(small_demo, tmp_path):
+    settings = settings_for(str(tmp_path / "lake"))
+    result = run_prep(str(small_demo), settings, truth_uri=str(small_demo / "_truth"))
+    manifest = _manifest(settings)
+    active = manifest[manifest["status"] == "active"]
+    assert (active["rows_in"] == active["rows_processed"] + active["rows_quarantined"]).all()
+    assert active["committed"].all()
+    assert result.rows_quarantined > 0  # the sample data carries faults
+    lake = Lake.from_settings(settings.storage)
+    quarantine = lake.read_table(lake.path(Zone.QUARANTINE)).to_pandas()
+    assert len(quarantine) == result.rows_quarantined
+    assert quarantine["reason"].notna().all()
+    report = lake.read_bytes(result.report_paths["quality report"]).decode()
+    assert "Recall per fault type" in report and "data:image/png;base64" in report
+
+
+@pytest.mark.integration
+def test_second_run_is_a_no_op_and_keeps_outputs(small_demo, tmp_path):
+    settings = settings_for(str(tmp_path / "lake"))
+    run_prep(str(small_demo), settings)
+    before = _processed_rows(settings)
+    again = run_prep(str(small_demo), settings)
+    assert again.files_new == 0 and again.buckets_rebuilt == []
+    pd.testing.assert_frame_equal(_processed_rows(settings), before)
+    assert len(_manifest(settings)) == again.files_seen
+
+
+@pytest.mark.integration
+def test_rerun_after_a_crash_completes(small_demo, tmp_path, monkeypatch):
+    settings = settings_for(str(tmp_path / "lake"))
+    reference = settings_for(str(tmp_path / "reference"))
+    run_prep(str(small_demo), reference)
+    from data_prep import prep_stages
+
+    calls = {"n": 0}
+    original = prep_stages._write_curated
+
+    def crash_on_third_bucket(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("simulated crash")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(prep_stages, "_write_curated", crash_on_third_bucket)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_prep(str(small_demo), settings)
+    assert not _manifest(settings)["committed"].all()  # the interrupted work is still pending
+    monkeypatch.setattr(prep_stages, "_write_curated", original)
+    run_prep(str(small_demo), settings)
+    key = ["home_id", "ts"]
+    got = _processed_rows(settings).sort_values(key, ignore_index=True)
+    want = _processed_rows(reference).sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(got, want)
+    assert _manifest(settings)["committed"].all()
+
+
+def test_corrected_file_supersedes_the_old_version(tmp_path, lake_settings):
+    folder = tmp_path / "in" / "readings"
+    folder.mkdir(parents=True)
+    values = [0.5 + 0.1 * (h % 7) for h in range(24)]
+    rows = [f"h1,2025-01-01T{h:02d}:00:00Z" for h in range(24)]
+    (folder / "meter.csv").write_text(
+        "home_id,ts,kwh\n" + "\n".join(f"{r},{v:.1f}" for r, v in zip(rows, values, strict=True)) + "\n"
+    )
+    run_prep(str(tmp_path / "in"), lake_settings, now=NOW)
+    corrected = "\n".join(f"{r},{2 * v:.1f}" for r, v in zip(rows, values, strict=True))
+    (folder / "meter.csv").write_text("home_id,ts,kwh\n" + corrected + "\n")
+    result = run_prep(str(tmp_path / "in"), lake_settings, now=NOW)
+    assert result.files_new == 1
+    manifest = _manifest(lake_settings)
+    assert sorted(manifest["status"]) == ["active", "superseded"]
+    processed = _processed_rows(lake_settings)
+    assert processed["kwh"].round(1).tolist() == [
+        round(2 * v, 1) for v in values
+    ]  # the old version left the zone
+
+
+def test_lake_on_an_fsspec_memory_filesystem(tmp_path):
+    settings = settings_for(f"memory://lake-{uuid.uuid4().hex}")
+    result = run_prep(str(REPO / "docs" / "samples"), settings, now=NOW)
+    lake = Lake.from_settings(settings.storage)
+    assert "memory" in lake.fs.protocol
+    assert lake.exists(lake.path(Zone.RAW, "_manifest.parquet"))
+    assert lake.glob(lake.path(Zone.CURATED, "consumption_hourly", "bucket=*", "month=*", "part-0.parquet"))
+    assert result.rows_processed > 0
+    assert not tmp_path.joinpath("lake").exists()  # nothing was written locally
+
+
+def test_nothing_usable_is_an_error_that_says_why(tmp_path, lake_settings):
+    folder = tmp_path / "in" / "readings"
+    folder.mkdir(parents=True)
+    (folder / "bad.csv").write_text("home_id,ts,kwh\nh1,not-a-time,1\n,2025-01-01T00:00:00Z,\n")
+    with pytest.raises(NothingUsableError, match="quarantine"):
+        run_prep(str(tmp_path / "in"), lake_settings, now=NOW)
+
+
+def test_one_home_is_read_from_its_bucket_only(small_demo, tmp_path):
+    from data_prep.curated_zone import read_home_hourly
+
+    settings = settings_for(str(tmp_path / "lake"))
+    run_prep(str(small_demo), settings)
+    lake = Lake.from_settings(settings.storage)
+    homes = lake.read_table(lake.path(Zone.CURATED, "homes", "homes.parquet")).to_pandas()
+    hourly_home = homes.dropna(subset=["interval_min"]).query("interval_min <= 60")["home_id"].iloc[0]
+    rows = read_home_hourly(lake, hourly_home, settings.prep.n_buckets)
+    assert set(rows["home_id"]) == {hourly_home}
+    assert rows["temp_c"].notna().mean() > 0.9  # joined with its nearest weather point
+    assert rows["price_eur_mwh"].notna().mean() > 0.9
+
+
+def _copy_tree(src, dst):
+    shutil.copytree(src, dst)
+    return dst
