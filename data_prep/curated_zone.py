@@ -49,17 +49,56 @@ def nearest_points(homes: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+class HourlyLookup:
+    """Hourly values by key (a weather point, a price area) and UTC hour, as dense arrays for fast joins.
+
+    Args:
+        frame: one row per key and hour.
+        keys: the key columns.
+        values: the value columns.
+    """
+
+    def __init__(self, frame: pd.DataFrame, keys: list[str], values: list[str]) -> None:
+        index = pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame[keys[0]])
+        self.key_index = index.unique()
+        hours = frame[TS].array.as_unit("s").asi8 // 3600
+        self.first_hour = int(hours.min()) if len(hours) else 0
+        self.n_hours = int(hours.max()) - self.first_hour + 1 if len(hours) else 0
+        row, col = self.key_index.get_indexer(index), hours - self.first_hour
+        self.arrays = {}
+        for value in values:
+            array = np.full((len(self.key_index), self.n_hours), np.nan)
+            array[row, col] = frame[value].to_numpy(dtype=float)
+            self.arrays[value] = array
+
+    def lookup(self, keys: pd.DataFrame | pd.Series, ts: pd.Series) -> dict[str, np.ndarray]:
+        """The values at each (key, hour); NaN where the key or the hour is unknown."""
+        index = pd.MultiIndex.from_frame(keys) if isinstance(keys, pd.DataFrame) else pd.Index(keys)
+        row = self.key_index.get_indexer(index)
+        col = ts.array.as_unit("s").asi8 // 3600 - self.first_hour
+        known = (row >= 0) & (col >= 0) & (col < self.n_hours)
+        out = {}
+        for name, array in self.arrays.items():
+            values = np.full(len(row), np.nan)
+            values[known] = array[row[known], col[known]]
+            out[name] = values
+        return out
+
+
 def enrich_hourly(
-    hourly: pd.DataFrame, homes: pd.DataFrame, weather: pd.DataFrame, prices: pd.DataFrame
+    hourly: pd.DataFrame, homes: pd.DataFrame, weather: HourlyLookup | None, prices: HourlyLookup | None
 ) -> pd.DataFrame:
     """Hourly consumption with the home's weather point values and price; absent inputs leave nulls."""
-    out = hourly.merge(homes[[HOME_ID, "weather_lat", "weather_lon", PRICE_AREA]], on=HOME_ID, how="left")
-    if not weather.empty:
-        columns = [c for c in WEATHER_VALUES if c in weather.columns]
-        renamed = weather[[LAT, LON, TS, *columns]].rename(columns={LAT: "weather_lat", LON: "weather_lon"})
-        out = out.merge(renamed, on=["weather_lat", "weather_lon", TS], how="left")
-    if not prices.empty:
-        out = out.merge(prices[[PRICE_AREA, TS, PRICE_EUR_MWH]], on=[PRICE_AREA, TS], how="left")
+    attributes = homes.set_index(HOME_ID)[["weather_lat", "weather_lon", PRICE_AREA]].reindex(hourly[HOME_ID])
+    out = hourly.copy()
+    for column in ("weather_lat", "weather_lon", PRICE_AREA):
+        out[column] = attributes[column].to_numpy()
+    if weather is not None:
+        points = out[["weather_lat", "weather_lon"]].set_axis([LAT, LON], axis=1)
+        for column, values in weather.lookup(points, out[TS]).items():
+            out[column] = values
+    if prices is not None:
+        out[PRICE_EUR_MWH] = prices.lookup(out[PRICE_AREA], out[TS])[PRICE_EUR_MWH]
     for column in (*WEATHER_VALUES, PRICE_EUR_MWH):
         if column not in out.columns:
             out[column] = np.nan
@@ -152,11 +191,14 @@ def bill_check(daily: pd.DataFrame, bills: pd.DataFrame) -> pd.DataFrame:
 def write_hourly_partitions(lake: Lake, bucket: int, frame: pd.DataFrame) -> int:
     """Write one bucket's hourly rows as one file per month, replacing the bucket's earlier files."""
     folder = lake.path(Zone.CURATED, "consumption_hourly", f"bucket={bucket:03d}")
-    months = frame[TS].dt.strftime("%Y-%m")
+    months = frame[TS].array.tz_convert(None).to_numpy().astype("datetime64[M]")
+    order = np.argsort(months, kind="stable")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
     written = set()
-    for month, rows in frame.groupby(months.to_numpy(), sort=True):
+    unique, starts = np.unique(months[order], return_index=True)
+    for month, rows in zip(unique, np.split(order, starts[1:]), strict=True):
         path = f"{folder}/month={month}/part-0.parquet"
-        lake.write_table(path, pa.Table.from_pandas(rows.reset_index(drop=True), preserve_index=False))
+        lake.write_table(path, table.take(pa.array(rows)))
         written.add(path)
     stale = [p for p in lake.glob(f"{folder}/month=*/part-0.parquet") if p not in written]
     lake.rm(stale)

@@ -101,6 +101,7 @@ def rebuild_buckets(
     """Rebuild processed and curated readings for ``buckets``, one bucket in memory at a time."""
     homes = homes_table(small)
     zones = homes.set_index(HOME_ID)["timezone"] if "timezone" in homes else pd.Series(dtype=object)
+    lookups = _lookups(small)
     builder = ReadingsBucketBuilder(rules, settings.prep.imputation)
     for done, bucket in enumerate(buckets):
         progress("buckets", done, len(buckets))
@@ -110,9 +111,22 @@ def rebuild_buckets(
             _clear_bucket(lake, bucket)
             continue
         _write_processed(lake, bucket, built)
-        _write_curated(lake, bucket, built.grid, homes, zones, small, settings.prep.n_buckets)
+        _write_curated(lake, bucket, built.grid, homes, zones, small, lookups, settings.prep.n_buckets)
     progress("buckets", len(buckets), len(buckets))
     _write_homes(lake, homes)
+
+
+def _lookups(
+    small: dict[Source, pd.DataFrame],
+) -> tuple[curated.HourlyLookup | None, curated.HourlyLookup | None]:
+    """Weather by point and hour, prices by area and hour, built once per run."""
+    weather, prices = small[Source.WEATHER], small[Source.PRICES]
+    weather_lookup = None
+    if not weather.empty:
+        values = [c for c in curated.WEATHER_VALUES if c in weather.columns]
+        weather_lookup = curated.HourlyLookup(weather, [LAT, LON], values)
+    price_lookup = None if prices.empty else curated.HourlyLookup(prices, ["price_area"], ["price_eur_mwh"])
+    return weather_lookup, price_lookup
 
 
 def _write_processed(lake: Lake, bucket: int, built: Any) -> None:
@@ -181,10 +195,11 @@ def _write_curated(
     homes: pd.DataFrame,
     zones: pd.Series,
     small: dict[Source, pd.DataFrame],
+    lookups: tuple[curated.HourlyLookup | None, curated.HourlyLookup | None],
     n_buckets: int,
 ) -> None:
     hourly = hourly_rollup(grid)
-    enriched = curated.enrich_hourly(hourly, homes, small[Source.WEATHER], small[Source.PRICES])
+    enriched = curated.enrich_hourly(hourly, homes, *lookups)
     curated.write_hourly_partitions(lake, bucket, enriched)
     daily = curated.daily_from_hourly(enriched, grid[grid[INTERVAL_MIN] == 1440], zones)
     bills = small[Source.BILLS]

@@ -18,7 +18,7 @@ _MIN = np.int64(60_000_000)  # microseconds per minute
 
 def ts_minutes(ts: pd.Series) -> np.ndarray:
     """Minutes since the epoch of a UTC timestamp column [min]."""
-    return ts.to_numpy(dtype="datetime64[us]").astype(np.int64) // _MIN
+    return ts.array.as_unit("us").asi8 // _MIN
 
 
 def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -30,9 +30,9 @@ def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         "First" is the lowest (``ingest_seq``, ``line``): the result does not depend on the order files are read in.
     """
     frame = frame.sort_values([HOME_ID, TS, "ingest_seq", "line"], kind="stable", ignore_index=True)
-    repeat = (frame[HOME_ID].to_numpy()[1:] == frame[HOME_ID].to_numpy()[:-1]) & (
-        frame[TS].to_numpy()[1:] == frame[TS].to_numpy()[:-1]
-    )
+    homes = pd.factorize(frame[HOME_ID])[0]
+    stamps = ts_minutes(frame[TS])
+    repeat = (homes[1:] == homes[:-1]) & (stamps[1:] == stamps[:-1])
     is_repeat = np.concatenate([[False], repeat])
     if not is_repeat.any():
         return frame, frame.iloc[:0].assign(reason=pd.Series(dtype=object))
@@ -157,7 +157,7 @@ def build_grid(aligned: pd.DataFrame, intervals: pd.DataFrame) -> pd.DataFrame:
     source[position] = aligned["source_file"].to_numpy()
     grid["source_file"] = source
     observed_ts = np.full(total, np.datetime64("NaT"), dtype="datetime64[us]")
-    observed_ts[position] = aligned[TS].to_numpy(dtype="datetime64[us]")
+    observed_ts[position] = aligned[TS].array.as_unit("us").asi8.view("datetime64[us]")
     has_obs = ~np.isnat(observed_ts)
     # Observed daily readings keep their own timestamp (local midnight), which DST moves by an hour.
     grid.loc[has_obs, TS] = pd.to_datetime(observed_ts[has_obs]).tz_localize("UTC")

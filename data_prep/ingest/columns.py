@@ -86,7 +86,7 @@ def to_float(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray
         absent = np.isnan(values)
         return values, absent, np.zeros(len(values), dtype=bool)
     text = column.cast(pa.string())
-    absent = _is_null(text)
+    absent = is_blank(text)
     try:
         values = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
         return values.astype(np.float64), absent, np.zeros(len(values), dtype=bool)
@@ -95,7 +95,8 @@ def to_float(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray
         return values, absent, np.isnan(values) & ~absent
 
 
-def _is_null(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def is_blank(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """True where a text value is null or only white space."""
     stripped = pc.utf8_trim_whitespace(text)
     return np.asarray(pc.fill_null(pc.equal(stripped, ""), True).to_numpy(zero_copy_only=False), dtype=bool)
 
@@ -122,13 +123,27 @@ def to_utc(
     if pa.types.is_timestamp(column.type):
         return _typed_timestamps(column, timezone, group, reasons)
     text = column.cast(pa.string())
-    absent = _is_null(text)
+    absent = is_blank(text)
     reasons[absent] = Reason.MISSING_FIELD.value
     try:
         utc = pd.DatetimeIndex(pc.cast(text, pa.timestamp("us", tz="UTC")).to_pandas())
         return utc, reasons
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
+    # Most rows of a file with a few bad stamps still have the usual form: parse those fast, the rest slowly.
+    fast = pc.strptime(text, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True)
+    fast_ok = ~np.asarray(pc.is_null(fast).to_numpy(zero_copy_only=False), dtype=bool)
+    if fast_ok.all():
+        return pd.DatetimeIndex(fast.to_pandas()), reasons
+    if fast_ok.any():
+        rest = np.flatnonzero(~fast_ok)
+        slow, slow_reasons = to_utc(
+            text.take(pa.array(rest)), timezone, None if group is None else group[rest]
+        )
+        result = pd.Series(fast.to_pandas(), dtype="datetime64[ns, UTC]")
+        result.iloc[rest] = slow
+        reasons[rest] = slow_reasons
+        return pd.DatetimeIndex(result), reasons
     series = pd.Series(text.to_pandas(), dtype=object)
     has_offset = series.str.contains(_OFFSET_PATTERN, regex=True, na=False).to_numpy()
     result = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]")

@@ -13,10 +13,11 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from contracts.schemas import EXPORT_KWH, HOME_ID, KWH, PARSED_READINGS, PV_KWH, TS, Reason
 from contracts.storage import Lake
-from data_prep.ingest.columns import SpecError, apply_spec, to_float, to_utc
+from data_prep.ingest.columns import SpecError, apply_spec, is_blank, to_float, to_utc
 from data_prep.ingest.source_spec import SourceSpec
 from data_prep.ingest.staging import BucketWriter, QuarantineLog, row_records, staged_dir
 from data_prep.ingest.table_reader import RowBatch, read_batches
@@ -158,13 +159,8 @@ def _row_checks(
         details[new] = detail
 
     home = table[HOME_ID].cast(pa.string())
-    home_text = pd.Series(home.to_pandas(), dtype=object)
-    fail(
-        home_text.isna().to_numpy() | (home_text.str.strip() == "").to_numpy(),
-        Reason.MISSING_FIELD,
-        "home_id is empty",
-    )
-    codes = pd.factorize(home_text)[0]
+    fail(is_blank(home), Reason.MISSING_FIELD, "home_id is empty")
+    codes = pc.dictionary_encode(home.combine_chunks()).indices.to_numpy(zero_copy_only=False)
     ts, ts_reasons = to_utc(table[TS], spec.timezone, codes)
     for reason in (Reason.MISSING_FIELD, Reason.BAD_TIMESTAMP, Reason.NONEXISTENT_LOCAL_TIME):
         fail(ts_reasons == reason.value, reason, f"ts: {reason.value.replace('_', ' ')}")

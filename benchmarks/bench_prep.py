@@ -1,0 +1,147 @@
+"""Benchmark of ``eliq prep run`` on 1,000 homes × 1 year of hourly readings, against a bare pyarrow baseline.
+
+Run with ``python -m benchmarks.bench_prep [--homes N] [--days D] [--scaling]``. Each measurement runs in a fresh
+subprocess so that its peak memory (max RSS) is its own. Printed as a table, written to
+``benchmarks/results/prep.json``.
+
+Measured in the same run:
+    - **baseline**: pyarrow ``read_csv`` + ``write_table`` of the same reading files to Parquet (no validation);
+    - **prep**: ``run_prep`` end to end with the default configuration (no fault-log scoring).
+
+Targets (issue 2): prep under 60 s on 2 cores, under 4 GiB peak memory, at most 4× the baseline.
+``--scaling`` also runs 10,000 homes over fewer days with ten times the buckets, to show that peak memory follows
+the bucket size, not the number of homes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results" / "prep.json"
+
+_BASELINE = """
+import glob, sys, time, pyarrow.csv as c, pyarrow.parquet as pq
+files = sorted(glob.glob(sys.argv[1] + '/readings/**/*.csv', recursive=True))
+skip = c.ParseOptions(invalid_row_handler=lambda row: 'skip')  # the sample data has malformed lines
+t = time.perf_counter()
+for i, f in enumerate(files):
+    pq.write_table(c.read_csv(f, parse_options=skip), f'{sys.argv[2]}/part-{i}.parquet')
+print(time.perf_counter() - t)
+"""
+
+_PREP = """
+import sys, time
+from contracts.config import load_settings
+from data_prep.run import run_prep
+settings = load_settings(storage={'root': sys.argv[2]}, prep={'n_buckets': int(sys.argv[3])})
+t = time.perf_counter()
+result = run_prep(sys.argv[1], settings)
+print(time.perf_counter() - t, result.rows_in, result.rows_processed, result.rows_quarantined)
+"""
+
+
+def _measure(code: str, *args: str) -> tuple[list[str], float]:
+    """Run ``code`` in a fresh interpreter; return its printed fields and its peak RSS [GiB]."""
+    wrapper = (
+        "import resource, runpy, sys\n"
+        f"exec({code!r})\n"
+        "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    rss_kib = int(next(line.split()[1] for line in done.stderr.splitlines() if line.startswith("maxrss")))
+    return done.stdout.split(), rss_kib / 2**20
+
+
+def bench(homes: int, days: int, buckets: int, workdir: Path) -> dict[str, Any]:
+    from data_prep.sample_data import generate_demo_data
+
+    data = workdir / f"input-{homes}"
+    started = time.perf_counter()
+    generate_demo_data(
+        str(data), homes=homes, days=days, seed=11, resolution_mix={"hourly": 1.0}, write_truth=False
+    )
+    generated = time.perf_counter() - started
+    parquet_dir = workdir / f"baseline-{homes}"
+    parquet_dir.mkdir()
+    (baseline_s,), baseline_gib = _measure(_BASELINE, str(data), str(parquet_dir))
+    fields, prep_gib = _measure(_PREP, str(data), str(workdir / f"lake-{homes}"), str(buckets))
+    prep_s, rows_in, rows_processed, rows_quarantined = fields
+    return {
+        "homes": homes,
+        "days": days,
+        "n_buckets": buckets,
+        "rows_in": int(rows_in),
+        "rows_processed": int(rows_processed),
+        "rows_quarantined": int(rows_quarantined),
+        "generate_s": round(generated, 1),
+        "baseline_s": round(float(baseline_s), 2),
+        "baseline_peak_gib": round(baseline_gib, 2),
+        "prep_s": round(float(prep_s), 2),
+        "prep_peak_gib": round(prep_gib, 2),
+        "ratio_to_baseline": round(float(prep_s) / float(baseline_s), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--homes", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--buckets", type=int, default=16)
+    parser.add_argument("--scaling", action="store_true", help="also run 10× the homes over 30 days")
+    args = parser.parse_args()
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="eliq-bench-prep-") as tmp:
+        runs.append(bench(args.homes, args.days, args.buckets, Path(tmp)))
+        if args.scaling:
+            runs.append(bench(args.homes, 30, args.buckets, Path(tmp) / "small"))
+            runs.append(bench(args.homes * 10, 30, args.buckets * 10, Path(tmp) / "large"))
+    _print(runs)
+    RESULTS.parent.mkdir(exist_ok=True)
+    meta = {"cpu_count": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
+    RESULTS.write_text(json.dumps({"runs": runs, **meta}, indent=2))
+    print(f"written to {RESULTS}")
+
+
+def _print(runs: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="eliq prep run: benchmark (targets: < 60 s, < 4 GiB, ≤ 4× baseline)")
+    for column in (
+        "homes",
+        "days",
+        "buckets",
+        "rows in",
+        "baseline [s]",
+        "prep [s]",
+        "ratio",
+        "prep peak [GiB]",
+    ):
+        table.add_column(column, justify="right")
+    for r in runs:
+        table.add_row(
+            f"{r['homes']:,}",
+            str(r["days"]),
+            str(r["n_buckets"]),
+            f"{r['rows_in']:,}",
+            f"{r['baseline_s']:.2f}",
+            f"{r['prep_s']:.1f}",
+            f"{r['ratio_to_baseline']:.1f}×",
+            f"{r['prep_peak_gib']:.2f}",
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
