@@ -44,7 +44,9 @@ pytest: env  ## the test suite
 	$(RUN) pytest -n 2 --dist loadgroup
 
 bench: env  ## every benchmark; figures are printed and written to benchmarks/results/
-	$(RUN) python -m benchmarks.bench_prep
+	$(RUN) python -m benchmarks.bench_demo_data
+	$(RUN) python -m benchmarks.bench_imputation
+	$(RUN) python -m benchmarks.bench_prep --scaling
 
 clean:  ## remove generated data and environments
 	rm -rf $(DEMO_DIR) data .venv $(BOOT) .pytest_cache .mypy_cache .ruff_cache

@@ -43,6 +43,8 @@ class ImputationSettings(_Frozen):
         gap_classes_hours: upper bounds of the gap-length classes that selection scores separately [h].
         trials_per_class: masked gaps drawn per home and class when scoring.
         seed: seed of the masking draws.
+        min_gain: a home keeps its own best strategy only when it beats the best strategy over all homes by this
+            relative margin; with a few trials per home, its own best is partly noise [0-1].
     """
 
     candidates: tuple[str, ...] = (
@@ -57,6 +59,7 @@ class ImputationSettings(_Frozen):
     gap_classes_hours: tuple[float, ...] = (3.0, 24.0, 72.0)
     trials_per_class: int = 4
     seed: int = 0
+    min_gain: float = 0.2
 
 
 class PrepSettings(_Frozen):

@@ -165,10 +165,10 @@ def prorate_bills(bills: pd.DataFrame) -> pd.DataFrame:
     expanded = bills.loc[bills.index.repeat(days)]
     offsets = np.concatenate([np.arange(d) for d in days]) if len(days) else np.array([], int)
     day = expanded["period_start"].to_numpy() + offsets.astype("timedelta64[D]")
-    per_day = (expanded["kwh"] / np.repeat(days, days)).to_numpy()
+    per_day: np.ndarray = expanded["kwh"].to_numpy(dtype=float) / np.repeat(days, days)
     spread = pd.DataFrame({HOME_ID: expanded[HOME_ID].to_numpy(), "day": day, "bill_kwh": per_day})
     spread["month"] = spread["day"].dt.to_period("M").dt.start_time
-    return spread.groupby([HOME_ID, "month"], as_index=False)["bill_kwh"].sum()
+    return spread.groupby([HOME_ID, "month"])["bill_kwh"].sum().reset_index()
 
 
 def bill_check(daily: pd.DataFrame, bills: pd.DataFrame) -> pd.DataFrame:

@@ -177,14 +177,10 @@ def _sample_series(grid: pd.DataFrame, n_homes: int = 2, days: int = 14) -> pd.D
     flagged = grid[grid["quality_flag"] != "ok"].groupby(HOME_ID).size().sort_values(ascending=False)
     chosen = list(flagged.index[:n_homes]) or list(grid[HOME_ID].unique()[:n_homes])
     rows = grid[grid[HOME_ID].isin(chosen)]
-    centre = (
-        rows.loc[rows["quality_flag"] != "ok", "ts"].median()
-        if (rows["quality_flag"] != "ok").any()
-        else rows["ts"].median()
-    )
-    window = (rows["ts"] >= centre - pd.Timedelta(days=days / 2)) & (
-        rows["ts"] < centre + pd.Timedelta(days=days / 2)
-    )
+    flagged_ts = rows.loc[rows["quality_flag"] != "ok", "ts"]
+    centre = pd.Timestamp((flagged_ts if len(flagged_ts) else rows["ts"]).median())
+    half = pd.Timedelta(days=days / 2)
+    window = (rows["ts"] >= centre - half) & (rows["ts"] < centre + half)
     return rows[window].reset_index(drop=True)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from contracts.config import ImputationSettings
 from contracts.schemas import (
     EXPORT_KWH,
     HOME_ID,
@@ -62,7 +63,7 @@ class ReadingsBucketBuilder:
         imputation: the :class:`contracts.config.ImputationSettings`.
     """
 
-    def __init__(self, rules: RuleSet, imputation: object) -> None:
+    def __init__(self, rules: RuleSet, imputation: ImputationSettings) -> None:
         self.rules = rules
         self.imputation = imputation
 
@@ -100,14 +101,7 @@ class ReadingsBucketBuilder:
         grid["anomaly"] = flags["anomaly"].to_numpy()
         masked = flags["masked"].to_numpy(dtype=bool)
         grid.loc[masked, KWH] = np.nan
-        settings = self.imputation
-        selector = ImputationSelector(
-            candidates=settings.candidates,  # type: ignore[attr-defined]
-            max_gap_hours=settings.max_gap_hours,  # type: ignore[attr-defined]
-            gap_classes_hours=settings.gap_classes_hours,  # type: ignore[attr-defined]
-            trials_per_class=settings.trials_per_class,  # type: ignore[attr-defined]
-            seed=settings.seed,  # type: ignore[attr-defined]
-        ).fit(grid)
+        selector = ImputationSelector(**self.imputation.model_dump()).fit(grid)
         filled = selector.transform(grid)
         grid[KWH] = filled[KWH].to_numpy()
         grid["imputation_strategy"] = filled["imputation_strategy"].to_numpy()

@@ -115,9 +115,9 @@ def align(
         out_of_range = kwh > rules.max_kw * hours
         if rules.min_kw is not None:
             out_of_range |= kwh < rules.min_kw * hours
-    reason = np.where(
-        off_grid, Reason.OFF_GRID_TIMESTAMP.value, np.where(out_of_range, Reason.OUT_OF_RANGE.value, None)
-    )
+    reason = np.full(len(frame), None, dtype=object)
+    reason[out_of_range] = Reason.OUT_OF_RANGE.value
+    reason[off_grid] = Reason.OFF_GRID_TIMESTAMP.value
     bad = pd.notna(reason)
     return frame[~bad].reset_index(drop=True), frame[bad].assign(reason=reason[bad])
 

@@ -127,7 +127,7 @@ def _ingest(
             continue
         result.files_new += 1
         row = manifest.index[manifest["sha256"] == registration.sha256][0]
-        seq = int(manifest.at[row, "ingest_seq"])
+        seq = int(manifest["ingest_seq"].loc[row])
         rows_in, rows_staged, quarantine = _stage(
             lake, item, registration.raw_path, registration.sha256, seq, settings, rules, now
         )

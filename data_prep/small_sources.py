@@ -143,10 +143,24 @@ def build_small_table(
 
 
 def _overlapping_bills(bills: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A bill that starts before the previous bill of its home ends overlaps it; the earlier-starting one is kept."""
-    bills = bills.sort_values([HOME_ID, "period_start", "ingest_seq"], ignore_index=True)
-    previous_end = bills.groupby(HOME_ID)["period_end"].transform(lambda s: s.cummax().shift())
-    overlap = (bills["period_start"] < previous_end).to_numpy()
+    """A bill that starts before the previous kept bill of its home ends overlaps it and is quarantined.
+
+    Invariants:
+        Bills are taken in order of start, then ingestion; a quarantined bill does not block the ones after it.
+    """
+    bills = bills.sort_values([HOME_ID, "period_start", "ingest_seq", "line"], ignore_index=True)
+    homes = bills[HOME_ID].to_numpy()
+    starts, ends = bills["period_start"].to_numpy(), bills["period_end"].to_numpy()
+    overlap = np.zeros(len(bills), dtype=bool)
+    kept_end = None
+    # Bills are few (about twelve a home a year), so a scan in order is clearer than a vectorised fixpoint.
+    for i in range(len(bills)):
+        if i == 0 or homes[i] != homes[i - 1]:
+            kept_end = ends[i]
+        elif starts[i] < kept_end:
+            overlap[i] = True
+        else:
+            kept_end = ends[i]
     return bills[~overlap].reset_index(drop=True), bills[overlap].assign(
         reason=Reason.OVERLAPPING_PERIOD.value
     )

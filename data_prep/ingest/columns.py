@@ -190,8 +190,9 @@ def _localize(naive: pd.Series, timezone: str, group: np.ndarray | None) -> tupl
     reasons = np.full(len(index), None, dtype=object)
     probe = index.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
     as_dst = index.tz_localize(timezone, ambiguous=True, nonexistent="NaT")
-    nonexistent = np.asarray(probe.isna() & as_dst.isna() & index.notna())
-    ambiguous = np.asarray(probe.isna() & as_dst.notna())
+    probe_nat, dst_nat = np.asarray(probe.isna()), np.asarray(as_dst.isna())
+    nonexistent: np.ndarray = probe_nat & dst_nat & np.asarray(index.notna())
+    ambiguous: np.ndarray = probe_nat & ~dst_nat
     reasons[nonexistent] = Reason.NONEXISTENT_LOCAL_TIME.value
     if ambiguous.any():
         keys = pd.DataFrame({"g": group[ambiguous] if group is not None else 0, "t": index[ambiguous]})

@@ -111,3 +111,25 @@ def test_grid_fills_absent_slots_per_home_without_crossing_homes():
     assert h1["source_file"].isna().tolist() == [False, True, True, False]
     assert (grid[grid["home_id"] == "h2"]["interval_min"] == 15).all()
     assert len(grid) == 4 + 8
+
+
+def test_quarter_hours_roll_up_to_hours_with_the_worst_flag():
+    from data_prep.processed_zone import hourly_rollup
+
+    ts = pd.date_range("2025-01-01", periods=8, freq="15min", tz="UTC")
+    grid = pd.DataFrame(
+        {
+            "home_id": "h1",
+            "ts": ts,
+            "kwh": [0.25, 0.25, 0.25, 0.25, 0.5, np.nan, 0.5, 0.5],
+            "pv_kwh": np.nan,
+            "export_kwh": np.nan,
+            "interval_min": 15,
+            "quality_flag": ["ok", "imputed", "ok", "ok", "ok", "missing", "ok", "ok"],
+        }
+    )
+    hourly = hourly_rollup(grid)
+    assert hourly["kwh"].tolist()[0] == pytest.approx(1.0)
+    assert np.isnan(hourly["kwh"].tolist()[1])  # an hour with a missing quarter has no total
+    assert hourly["quality_flag"].tolist() == ["imputed", "missing"]
+    assert hourly["share_imputed"].tolist()[0] == pytest.approx(0.25)
