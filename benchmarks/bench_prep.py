@@ -73,7 +73,7 @@ def bench(homes: int, days: int, buckets: int, workdir: Path) -> dict[str, Any]:
     )
     generated = time.perf_counter() - started
     parquet_dir = workdir / f"baseline-{homes}"
-    parquet_dir.mkdir()
+    parquet_dir.mkdir(parents=True)
     (baseline_s,), baseline_gib = _measure(_BASELINE, str(data), str(parquet_dir))
     fields, prep_gib = _measure(_PREP, str(data), str(workdir / f"lake-{homes}"), str(buckets))
     prep_s, rows_in, rows_processed, rows_quarantined = fields

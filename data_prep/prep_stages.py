@@ -110,8 +110,9 @@ def rebuild_buckets(
         if built is None:
             _clear_bucket(lake, bucket)
             continue
-        _write_processed(lake, bucket, built)
-        _write_curated(lake, bucket, built.grid, homes, zones, small, lookups, settings.prep.n_buckets)
+        hourly = hourly_rollup(built.grid)
+        _write_processed(lake, bucket, built, hourly)
+        _write_curated(lake, bucket, built.grid, hourly, homes, zones, small, lookups, settings.prep.n_buckets)
     progress("buckets", len(buckets), len(buckets))
     _write_homes(lake, homes)
 
@@ -129,12 +130,12 @@ def _lookups(
     return weather_lookup, price_lookup
 
 
-def _write_processed(lake: Lake, bucket: int, built: Any) -> None:
+def _write_processed(lake: Lake, bucket: int, built: Any, hourly: pd.DataFrame) -> None:
     grid = built.grid
     lake.write_table(bucket_file(lake, "readings", bucket), to_processed_table(grid))
     lake.write_table(
         bucket_file(lake, "readings_hourly", bucket),
-        pa.Table.from_pandas(hourly_rollup(grid), preserve_index=False),
+        pa.Table.from_pandas(hourly, preserve_index=False),
     )
     lake.write_table(
         bucket_file(lake, "readings_series", bucket, Zone.QUARANTINE), quarantine_table(built.quarantine)
@@ -188,13 +189,13 @@ def _write_curated(
     lake: Lake,
     bucket: int,
     grid: pd.DataFrame,
+    hourly: pd.DataFrame,
     homes: pd.DataFrame,
     zones: pd.Series,
     small: dict[Source, pd.DataFrame],
     lookups: tuple[curated.HourlyLookup | None, curated.HourlyLookup | None],
     n_buckets: int,
 ) -> None:
-    hourly = hourly_rollup(grid)
     enriched = curated.enrich_hourly(hourly, homes, *lookups)
     curated.write_hourly_partitions(lake, bucket, enriched)
     daily = curated.daily_from_hourly(enriched, grid[grid[INTERVAL_MIN] == 1440], zones)

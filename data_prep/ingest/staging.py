@@ -52,7 +52,7 @@ class BucketWriter:
             tmp = self.lake.path("_tmp", f"{uuid.uuid4().hex}.parquet")
             self.lake.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)
             handle = self.lake.fs.open(tmp, "wb")
-            writer = pq.ParquetWriter(handle, self.schema, compression="zstd")
+            writer = pq.ParquetWriter(handle, self.schema, compression="snappy")
             self._writers[bucket] = (tmp, handle, writer)
         return self._writers[bucket][2]
 

@@ -67,16 +67,18 @@ def plot_completeness(home_metrics: pd.DataFrame) -> bytes | None:
 
 
 def _draw_grid_shares(ax: Any, homes: pd.DataFrame) -> None:
-    x = np.arange(len(homes))
-    bottom = np.zeros(len(homes))
+    # One filled area per share, not one bar per home: a thousand homes would mean three thousand artists.
+    x = np.arange(len(homes) + 1) - 0.5
+    bottom = np.zeros(len(homes) + 1)
     for column, color, label in (
         ("completeness", _BLUE, "observed"),
         ("share_imputed", _ORANGE, "imputed"),
         ("share_missing", _GREY, "missing"),
     ):
         height = 100 * homes[column].fillna(0).to_numpy()
-        ax.bar(x, height, bottom=bottom, color=color, width=1.0, label=label)
-        bottom += height
+        height = np.append(height, height[-1:])
+        ax.fill_between(x, bottom, bottom + height, step="post", color=color, label=label, linewidth=0)
+        bottom = bottom + height
     # Most homes are nearly complete: start the axis just below the least complete one so differences show.
     floor = float(np.floor(max(0.0, 100 * homes["completeness"].min() - 2) / 10) * 10)
     ylabel = "share of slots [%]" if floor == 0 else f"share of slots [%], axis from {floor:.0f}"
