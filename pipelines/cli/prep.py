@@ -110,7 +110,8 @@ def _print_result(result: Any, console: Any) -> None:
     table.add_row("rows processed", f"{result.rows_processed:,}")
     table.add_row("rows quarantined", f"{result.rows_quarantined:,}")
     table.add_row("buckets rebuilt", str(len(result.buckets_rebuilt)))
-    table.add_row("lake", result.lake_uri)
+    for zone in ("raw", "processed", "quarantine", "curated"):
+        table.add_row(f"{zone} zone", f"{result.lake_uri.rstrip('/')}/{zone}")
     for name, path in result.report_paths.items():
         table.add_row(name, path)
     console.print(table)
