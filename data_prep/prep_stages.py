@@ -112,7 +112,9 @@ def rebuild_buckets(
             continue
         hourly = hourly_rollup(built.grid)
         _write_processed(lake, bucket, built, hourly)
-        _write_curated(lake, bucket, built.grid, hourly, homes, zones, small, lookups, settings.prep.n_buckets)
+        _write_curated(
+            lake, bucket, built.grid, hourly, homes, zones, small, lookups, settings.prep.n_buckets
+        )
     progress("buckets", len(buckets), len(buckets))
     _write_homes(lake, homes)
 
