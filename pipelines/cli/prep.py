@@ -98,8 +98,10 @@ def _run(
 def _print_result(result: Any, console: Any) -> None:
     from rich.table import Table
 
+    from rich.markup import escape
+
     for message in result.messages[:20]:
-        console.print(f"[yellow]quarantined[/yellow] {message}")
+        console.print(f"[yellow]quarantined[/yellow] {escape(message)}")
     if len(result.messages) > 20:
         console.print(
             "[yellow]… and more; every quarantined row is in the quarantine zone with its reason[/yellow]"
