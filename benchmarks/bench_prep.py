@@ -42,28 +42,34 @@ _PREP = """
 import sys, time
 from contracts.config import load_settings
 from data_prep.run import run_prep
-settings = load_settings(storage={'root': sys.argv[2]}, prep={'n_buckets': int(sys.argv[3])})
+settings = load_settings(storage={'root': sys.argv[2]}, prep={'n_buckets': int(sys.argv[3]), 'workers': int(sys.argv[4])})
 t = time.perf_counter()
 result = run_prep(sys.argv[1], settings)
 print(time.perf_counter() - t, result.rows_in, result.rows_processed, result.rows_quarantined)
 """
 
 
-def _measure(code: str, *args: str) -> tuple[list[str], float]:
-    """Run ``code`` in a fresh interpreter; return its printed fields and its peak RSS [GiB]."""
+def _measure(code: str, *args: str, workers: int = 1) -> tuple[list[str], float]:
+    """Run ``code`` in a fresh interpreter; return its printed fields and its peak memory [GiB].
+
+    With worker processes, the figure is an upper bound: the parent's peak plus ``workers`` times the largest
+    worker's peak (the workers' peaks need not coincide).
+    """
     wrapper = (
         "import resource, runpy, sys\n"
         f"exec({code!r})\n"
-        "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+        " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
-    rss_kib = int(next(line.split()[1] for line in done.stderr.splitlines() if line.startswith("maxrss")))
-    return done.stdout.split(), rss_kib / 2**20
+    fields = next(line.split() for line in done.stderr.splitlines() if line.startswith("maxrss"))
+    parent_kib, child_kib = int(fields[1]), int(fields[2])
+    return done.stdout.split(), (parent_kib + workers * child_kib) / 2**20
 
 
-def bench(homes: int, days: int, buckets: int, workdir: Path) -> dict[str, Any]:
+def bench(homes: int, days: int, buckets: int, workdir: Path, workers: int = 2) -> dict[str, Any]:
     from data_prep.sample_data import generate_demo_data
 
     data = workdir / f"input-{homes}"
@@ -75,12 +81,14 @@ def bench(homes: int, days: int, buckets: int, workdir: Path) -> dict[str, Any]:
     parquet_dir = workdir / f"baseline-{homes}"
     parquet_dir.mkdir(parents=True)
     (baseline_s,), baseline_gib = _measure(_BASELINE, str(data), str(parquet_dir))
-    fields, prep_gib = _measure(_PREP, str(data), str(workdir / f"lake-{homes}"), str(buckets))
+    lake = str(workdir / f"lake-{homes}")
+    fields, prep_gib = _measure(_PREP, str(data), lake, str(buckets), str(workers), workers=workers)
     prep_s, rows_in, rows_processed, rows_quarantined = fields
     return {
         "homes": homes,
         "days": days,
         "n_buckets": buckets,
+        "workers": workers,
         "rows_in": int(rows_in),
         "rows_processed": int(rows_processed),
         "rows_quarantined": int(rows_quarantined),
@@ -98,14 +106,15 @@ def main() -> None:
     parser.add_argument("--homes", type=int, default=1000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--buckets", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scaling", action="store_true", help="also run 10× the homes over 30 days")
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory(prefix="eliq-bench-prep-") as tmp:
-        runs.append(bench(args.homes, args.days, args.buckets, Path(tmp)))
+        runs.append(bench(args.homes, args.days, args.buckets, Path(tmp), args.workers))
         if args.scaling:
-            runs.append(bench(args.homes, 30, args.buckets, Path(tmp) / "small"))
-            runs.append(bench(args.homes * 10, 30, args.buckets * 10, Path(tmp) / "large"))
+            runs.append(bench(args.homes, 30, args.buckets, Path(tmp) / "small", args.workers))
+            runs.append(bench(args.homes * 10, 30, args.buckets * 10, Path(tmp) / "large", args.workers))
     _print(runs)
     RESULTS.parent.mkdir(exist_ok=True)
     meta = {"cpu_count": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
@@ -122,11 +131,12 @@ def _print(runs: list[dict[str, Any]]) -> None:
         "homes",
         "days",
         "buckets",
+        "workers",
         "rows in",
         "baseline [s]",
         "prep [s]",
         "ratio",
-        "prep peak [GiB]",
+        "peak [GiB]",
     ):
         table.add_column(column, justify="right")
     for r in runs:
@@ -134,6 +144,7 @@ def _print(runs: list[dict[str, Any]]) -> None:
             f"{r['homes']:,}",
             str(r["days"]),
             str(r["n_buckets"]),
+            str(r["workers"]),
             f"{r['rows_in']:,}",
             f"{r['baseline_s']:.2f}",
             f"{r['prep_s']:.1f}",

@@ -70,12 +70,14 @@ class PrepSettings(_Frozen):
         rules_file: YAML of validation rules and anomaly thresholds; ``None`` uses the packaged defaults.
         max_future_minutes: a reading later than now plus this is quarantined [min].
         csv_block_bytes: block size of the streaming CSV reader [bytes].
+        workers: processes that parse files and build buckets in parallel; 1 runs everything in-process.
     """
 
     n_buckets: int = 16
     rules_file: str | None = None
     max_future_minutes: int = 60
     csv_block_bytes: int = 16 << 20
+    workers: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1), ge=1)
     imputation: ImputationSettings = Field(default_factory=ImputationSettings)
 
 

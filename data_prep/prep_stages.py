@@ -14,6 +14,7 @@ from contracts.schemas import HOME_ID, INTERVAL_MIN, LAT, LON, Source
 from contracts.storage import Lake, Zone, home_buckets
 from data_prep import curated_zone as curated
 from data_prep.ingest.staging import staged_dir
+from data_prep.parallel import map_in_workers, worker_state
 from data_prep.processed_zone import (
     ReadingsBucketBuilder,
     bucket_file,
@@ -98,25 +99,64 @@ def rebuild_buckets(
     rules: RuleSet,
     progress: Any,
 ) -> None:
-    """Rebuild processed and curated readings for ``buckets``, one bucket in memory at a time."""
+    """Rebuild processed and curated readings for ``buckets``; each worker holds one bucket of homes at a time."""
     homes = homes_table(small)
-    zones = homes.set_index(HOME_ID)["timezone"] if "timezone" in homes else pd.Series(dtype=object)
-    lookups = _lookups(small)
-    builder = ReadingsBucketBuilder(rules, settings.prep.imputation)
-    for done, bucket in enumerate(buckets):
-        progress("buckets", done, len(buckets))
-        staged = _staged_bucket(lake, manifest, bucket)
-        built = builder.build(staged) if not staged.empty else None
-        if built is None:
-            _clear_bucket(lake, bucket)
-            continue
-        hourly = hourly_rollup(built.grid)
-        _write_processed(lake, bucket, built, hourly)
-        _write_curated(
-            lake, bucket, built.grid, hourly, homes, zones, small, lookups, settings.prep.n_buckets
-        )
+    state = {
+        "lake": lake,
+        "manifest": manifest[
+            (manifest["source"] == Source.READINGS.value) & (manifest["status"] == "active")
+        ],
+        "small": small,
+        "homes": homes,
+        "settings": settings,
+        "rules": rules,
+    }
+    progress("buckets", 0, len(buckets))
+    map_in_workers(
+        _rebuild_bucket,
+        buckets,
+        prep_workers(lake, settings),
+        state,
+        setup=_bucket_setup,
+        on_done=lambda done, total: progress("buckets", done, total),
+    )
     progress("buckets", len(buckets), len(buckets))
     _write_homes(lake, homes)
+
+
+def prep_workers(lake: Lake, settings: Settings) -> int:
+    """Worker processes for a run: none for a ``memory://`` lake, which other processes cannot see."""
+    return 1 if "memory" in lake.fs.protocol else settings.prep.workers
+
+
+def _bucket_setup(state: dict[str, Any]) -> None:
+    homes = state["homes"]
+    state["zones"] = homes.set_index(HOME_ID)["timezone"] if "timezone" in homes else pd.Series(dtype=object)
+    state["lookups"] = _lookups(state["small"])
+    state["builder"] = ReadingsBucketBuilder(state["rules"], state["settings"].prep.imputation)
+
+
+def _rebuild_bucket(bucket: int) -> None:
+    s = worker_state()
+    lake = s["lake"]
+    staged = _staged_bucket(lake, s["manifest"], bucket)
+    built = s["builder"].build(staged) if not staged.empty else None
+    if built is None:
+        _clear_bucket(lake, bucket)
+        return
+    hourly = hourly_rollup(built.grid)
+    _write_processed(lake, bucket, built, hourly)
+    _write_curated(
+        lake,
+        bucket,
+        built.grid,
+        hourly,
+        s["homes"],
+        s["zones"],
+        s["small"],
+        s["lookups"],
+        s["settings"].prep.n_buckets,
+    )
 
 
 def _lookups(

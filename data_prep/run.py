@@ -7,13 +7,12 @@ written, so a rerun after a crash finishes the work the crash interrupted.
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from contracts.config import Settings
 from contracts.schemas import Source
@@ -21,7 +20,9 @@ from contracts.storage import Lake, Zone
 from data_prep.ingest.discovery import InputFile, discover_inputs
 from data_prep.ingest.readings import FileContext, parse_readings_file
 from data_prep.ingest.source_spec import SourceSpec
-from data_prep.ingest.staging import quarantine_path, staged_dir
+from data_prep.ingest.staging import quarantine_path
+from data_prep.parallel import map_in_workers, worker_state
+from data_prep.prep_stages import prep_workers
 from data_prep.quality.rules import RuleSet, load_rules
 from data_prep.raw_zone import RawZone
 
@@ -118,68 +119,94 @@ def _ingest(
     progress: Progress,
     result: PrepResult,
 ) -> int:
-    """Register and stage every input; returns how many rows the new files staged."""
-    staged_total = 0
+    """Register every input, stage the new ones (in parallel), and record them; returns the rows staged.
+
+    Invariants:
+        The manifest is written only once the new files are staged: after a crash, their hashes are unknown and a
+        rerun ingests them again.
+    """
+    jobs: list[StageJob] = []
     for done, item in enumerate(inputs):
-        progress("ingest", done, len(inputs))
+        progress("copy", done, len(inputs))
         registration = raw.register(item, manifest, now)
-        if not registration.is_new:
-            continue
-        result.files_new += 1
-        row = manifest.index[manifest["sha256"] == registration.sha256][0]
-        seq = int(manifest["ingest_seq"].loc[row])
-        rows_in, rows_staged, quarantine = _stage(
-            lake, item, registration.raw_path, registration.sha256, seq, settings, rules, now
-        )
-        lake.write_table(quarantine_path(lake, item.source.value, registration.sha256), quarantine)
-        for message in _quarantine_messages(item, quarantine):
-            result.messages.append(message)
+        if registration.is_new:
+            row = manifest.index[manifest["sha256"] == registration.sha256][0]
+            seq = int(manifest["ingest_seq"].loc[row])
+            jobs.append(
+                StageJob(
+                    item.source, item.logical_name, item.spec, registration.raw_path, registration.sha256, seq
+                )
+            )
+    progress("copy", len(inputs), len(inputs))
+    result.files_new = len(jobs)
+    state = {"lake": lake, "settings": settings, "rules": rules, "now": now}
+    progress("parse", 0, len(jobs))
+    outcomes = map_in_workers(
+        _stage,
+        jobs,
+        prep_workers(lake, settings),
+        state,
+        on_done=lambda done, total: progress("parse", done, total),
+    )
+    staged_total = 0
+    for job, (rows_in, rows_staged, quarantine) in zip(jobs, outcomes, strict=True):
+        lake.write_table(quarantine_path(lake, job.source.value, job.sha256), quarantine)
+        result.messages.extend(_quarantine_messages(job.logical_name, quarantine))
+        row = manifest.index[manifest["sha256"] == job.sha256][0]
         manifest.loc[row, ["rows_in", "rows_staged"]] = [rows_in, rows_staged]
         staged_total += rows_staged
+    if jobs:
         raw.write_manifest(manifest)
-    progress("ingest", len(inputs), len(inputs))
     return staged_total
 
 
-def _stage(
-    lake: Lake,
-    item: InputFile,
-    raw_path: str,
-    sha: str,
-    seq: int,
-    settings: Settings,
-    rules: RuleSet,
-    now: datetime,
-) -> tuple[int, int, object]:
+@dataclass(frozen=True)
+class StageJob:
+    """One new raw file to stage."""
+
+    source: Source
+    logical_name: str
+    spec: SourceSpec
+    raw_path: str
+    sha256: str
+    ingest_seq: int
+
+
+def _stage(job: StageJob) -> tuple[int, int, pa.Table]:
+    """Stage one raw file (in a worker); returns (rows_in, rows_staged, quarantine)."""
     from data_prep.small_sources import parse_small_file
 
-    if item.source is Source.READINGS:
+    s = worker_state()
+    lake, settings, rules = s["lake"], s["settings"], s["rules"]
+    if job.source is Source.READINGS:
         parsed = parse_readings_file(
             lake,
-            raw_path,
-            FileContext(item.logical_name, sha, seq),
-            item.spec,
+            job.raw_path,
+            FileContext(job.logical_name, job.sha256, job.ingest_seq),
+            job.spec,
             rules.readings,
             settings.prep.n_buckets,
-            now,
+            s["now"],
             settings.prep.csv_block_bytes,
         )
         return parsed.rows_in, parsed.rows_staged, parsed.quarantine
-    return parse_small_file(lake, raw_path, item.source, item.logical_name, sha, seq, item.spec, rules)
+    return parse_small_file(
+        lake, job.raw_path, job.source, job.logical_name, job.sha256, job.ingest_seq, job.spec, rules
+    )
 
 
-def _quarantine_messages(item: InputFile, quarantine: object, limit: int = 3) -> list[str]:
+def _quarantine_messages(logical_name: str, quarantine: pa.Table, limit: int = 3) -> list[str]:
     """A few readable lines naming file, line and reason, for the console."""
-    frame = quarantine.to_pandas()  # type: ignore[attr-defined]
+    frame = quarantine.to_pandas()
     if frame.empty:
         return []
     lines = [
-        f"{item.logical_name}:{'' if pd.isna(r.line) else int(r.line)}: {r.reason}"
+        f"{logical_name}:{'' if pd.isna(r.line) else int(r.line)}: {r.reason}"
         + (f" ({r.detail})" if isinstance(r.detail, str) else "")
         for r in frame.head(limit).itertuples()
     ]
     if len(frame) > limit:
-        lines.append(f"{item.logical_name}: … {len(frame) - limit} more quarantined row(s)")
+        lines.append(f"{logical_name}: … {len(frame) - limit} more quarantined row(s)")
     return lines
 
 
@@ -192,11 +219,4 @@ def _summarise(manifest: pd.DataFrame, inputs: list[InputFile], result: PrepResu
     result.rows_quarantined = int(seen["rows_quarantined"].fillna(0).sum())
 
 
-def staged_buckets(lake: Lake, sha: str) -> set[int]:
-    folder = staged_dir(lake, Source.READINGS.value, sha)
-    names = [posixpath.basename(p) for p in lake.glob(f"{folder}/bucket=*.parquet")]
-    return {int(n.split("=")[1].split(".")[0]) for n in names}
-
-
-__all__ = ["NothingUsableError", "PrepResult", "run_prep", "staged_buckets"]
-_ = np
+__all__ = ["NothingUsableError", "PrepResult", "run_prep"]

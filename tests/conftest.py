@@ -13,8 +13,8 @@ REAL_DATA = REPO.parent / "shared" / "real-data"
 
 
 def settings_for(lake_root: str, **prep: object) -> Settings:
-    """Settings on a given lake with small buckets, as the tests want them."""
-    return load_settings(storage={"root": lake_root}, prep={"n_buckets": 4, **prep})
+    """Settings on a given lake with small buckets, in-process (workers=1) unless a test asks for more."""
+    return load_settings(storage={"root": lake_root}, prep={"n_buckets": 4, "workers": 1, **prep})
 
 
 @pytest.fixture

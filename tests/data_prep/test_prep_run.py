@@ -155,3 +155,18 @@ def test_one_home_is_read_from_its_bucket_only(small_demo, tmp_path):
 def _copy_tree(src, dst):
     shutil.copytree(src, dst)
     return dst
+
+
+@pytest.mark.integration
+def test_worker_processes_give_the_same_zones_as_one_process(small_demo, tmp_path):
+    serial = settings_for(str(tmp_path / "serial"))
+    parallel = settings_for(str(tmp_path / "parallel"), workers=2)
+    run_prep(str(small_demo), serial)
+    result = run_prep(str(small_demo), parallel)
+    key = ["home_id", "ts"]
+    got = _processed_rows(parallel).sort_values(key, ignore_index=True)
+    want = _processed_rows(serial).sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(got, want)
+    manifest = _manifest(parallel)
+    assert (manifest["rows_in"] == manifest["rows_processed"] + manifest["rows_quarantined"]).all()
+    assert result.rows_quarantined == _manifest(serial)["rows_quarantined"].sum()
