@@ -151,7 +151,7 @@ def _print(runs: list[dict[str, Any]]) -> None:
             f"{r['ratio_to_baseline']:.1f}×",
             f"{r['prep_peak_gib']:.2f}",
         )
-    Console().print(table)
+    Console(width=140).print(table)
 
 
 if __name__ == "__main__":
