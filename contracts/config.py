@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from contracts.feature_settings import FeatureStoreSettings
+
 CONFIG_ENV_VAR = "ELIQ_CONFIG"
 DEFAULT_CONFIG_FILE = "eliq.yaml"
 
@@ -91,6 +93,7 @@ class Settings(BaseSettings):
     environment: Literal["local", "ci", "azure"] = "local"
     storage: StorageSettings = Field(default_factory=StorageSettings)
     prep: PrepSettings = Field(default_factory=PrepSettings)
+    features: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
 
     @classmethod
     def settings_customise_sources(
