@@ -21,7 +21,7 @@ meter_reset            meter_reset, negative, out_of_range                      
 stuck                  stuck                                                                   recall
 duplicate              duplicate                                                               recall
 conflicting_duplicate  conflicting_duplicate                                                   recall
-wrong_unit             spike, outlier, out_of_range, level_shift                               recall
+wrong_unit             spike, outlier, out_of_range, level_shift, meter_reset                  recall
 dst_shift              conflicting_duplicate, duplicate, off_grid_timestamp,                   recall
                        nonexistent_local_time
 malformed_row          malformed_row, missing_field, bad_timestamp, bad_number                 recall
@@ -67,7 +67,7 @@ FAULT_DETECTION_CODES: dict[str, frozenset[str]] = {
     "stuck": frozenset({"stuck"}),
     "duplicate": frozenset({"duplicate"}),
     "conflicting_duplicate": frozenset({"conflicting_duplicate"}),
-    "wrong_unit": _VALUE_JUMP | {"level_shift"},
+    "wrong_unit": _VALUE_JUMP | {"level_shift", "meter_reset"},  # one reading ×1000 looks like a rollover
     "dst_shift": frozenset(
         {"conflicting_duplicate", "duplicate", "off_grid_timestamp", "nonexistent_local_time"}
     ),
