@@ -55,25 +55,3 @@ class HomeProfile(BaseModel):
     has_ev: bool | None = None
     ev: EvSpec | None = None
     pv: PvSpec | None = None
-
-
-PROFILE_COLUMNS = (
-    "home_id",
-    "client_id",
-    "lat",
-    "lon",
-    "country",
-    "price_area",
-    "timezone",
-    "floor_area_m2",
-    "home_type",
-    "build_year",
-    "occupants",
-    "heating_types",
-    "has_ev",
-    "ev_battery_kwh",
-    "ev_charger_kw",
-    "pv_kwp",
-    "pv_tilt_deg",
-    "pv_azimuth_deg",
-)

@@ -12,25 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from contracts.home_profile import HomeProfile
 from data_prep.sample_data.faults import FaultRecord
 
-PROFILE_FIELDS = (
-    "home_id",
-    "client_id",
-    "lat",
-    "lon",
-    "country",
-    "price_area",
-    "timezone",
-    "floor_area_m2",
-    "home_type",
-    "build_year",
-    "occupants",
-    "heating_types",
-    "has_ev",
-    "ev",
-    "pv",
-)
+PROFILE_FIELDS = tuple(HomeProfile.model_fields)
 OPTIONAL_FIELDS = ("floor_area_m2", "home_type", "build_year", "occupants", "heating_types")
 MISTYPED_VALUES = {"floor_area_m2": "large", "build_year": "19x0", "occupants": "three"}
 PROFILE_FAULT_RATE = 0.1  # per home and kind at fault_rate=1

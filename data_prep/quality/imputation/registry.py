@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contracts.config import ImputationSettings
 from data_prep.quality.imputation.base import GapImputer
 from data_prep.quality.imputation.interpolation import ForwardFillImputer, LinearGapImputer, SplineGapImputer
 from data_prep.quality.imputation.learned import (
@@ -29,14 +30,7 @@ IMPUTERS: dict[str, type[GapImputer]] = {
     )
 }
 
-# Cheap, vectorised strategies: automatic selection scores these unless told otherwise.
-DEFAULT_CANDIDATES: tuple[str, ...] = (
-    "linear",
-    "spline",
-    "forward_fill",
-    "seasonal_naive",
-    "hour_of_week_profile",
-    "rolling_median",
-)
+# Cheap, vectorised strategies: automatic selection scores these unless told otherwise (eliq.yaml may change them).
+DEFAULT_CANDIDATES: tuple[str, ...] = ImputationSettings().candidates
 # The strategy that fills a slot the chosen one cannot: it fills every interior gap.
 FALLBACK = "linear"
