@@ -26,6 +26,10 @@ env: $(VENV)/.synced  ## create .venv from uv.lock
 demo: env  ## generate sample data and run every layer end to end on the embedded defaults
 	$(RUN) eliq demo-data --homes $(DEMO_HOMES) --days $(DEMO_DAYS) --seed 7 --out $(DEMO_DIR)/input
 	$(RUN) eliq --config eliq.yaml prep run --input $(DEMO_DIR)/input --truth $(DEMO_DIR)/input/_truth
+	$(RUN) eliq --config eliq.yaml features build
+	$(RUN) eliq --config eliq.yaml features apply
+	$(RUN) eliq --config eliq.yaml features materialize
+	$(RUN) eliq --config eliq.yaml features online --home h00000
 
 test: lint typecheck pytest  ## lint, type-check and run every test (integration included)
 
@@ -47,6 +51,7 @@ bench: env  ## every benchmark; figures are printed and written to benchmarks/re
 	$(RUN) python -m benchmarks.bench_demo_data
 	$(RUN) python -m benchmarks.bench_imputation
 	$(RUN) python -m benchmarks.bench_prep --scaling
+	$(RUN) python -m benchmarks.bench_features
 
 clean:  ## remove generated data and environments
 	rm -rf $(DEMO_DIR) data .venv $(BOOT) .pytest_cache .mypy_cache .ruff_cache

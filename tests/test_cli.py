@@ -44,7 +44,6 @@ def test_help_imports_no_heavy_library():
     [pytest.param(["prep", "--help"], id="prep"), pytest.param(["demo-data", "--help"], id="demo-data")],
 )
 def test_subcommand_help(args):
-    from pipelines.cli import demo, prep  # noqa: F401  (registers the commands)
 
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -52,7 +51,6 @@ def test_subcommand_help(args):
 
 
 def test_missing_input_is_a_clear_error(tmp_path):
-    from pipelines.cli import demo, prep  # noqa: F401
 
     config = tmp_path / "eliq.yaml"
     config.write_text(f"storage:\n  root: {tmp_path / 'lake'}\n")

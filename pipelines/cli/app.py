@@ -28,6 +28,4 @@ def _root(
 
 
 def main() -> None:
-    from pipelines.cli import demo, prep  # noqa: F401  (registers the commands)
-
     app()

@@ -96,9 +96,8 @@ def _run(
 
 
 def _print_result(result: Any, console: Any) -> None:
-    from rich.table import Table
-
     from rich.markup import escape
+    from rich.table import Table
 
     for message in result.messages[:20]:
         console.print(f"[yellow]quarantined[/yellow] {escape(message)}")

@@ -17,7 +17,6 @@ pytestmark = pytest.mark.real_data
 
 
 def _prep(tmp_path, folder, spec):
-    from pipelines.cli import demo, prep  # noqa: F401  (registers the commands)
 
     config = tmp_path / "eliq.yaml"
     config.write_text(f"storage:\n  root: {tmp_path / 'lake'}\nprep:\n  n_buckets: 2\n")
