@@ -16,16 +16,8 @@ import pandas as pd
 import pyarrow as pa
 
 from contracts.schemas import PRICE_AREA, PRICE_EUR_MWH, TS
+from features.on_demand import COUNTRY_TIMEZONES
 
-# Area → time zone by the area's country prefix (SE3 → SE); other areas use UTC days.
-AREA_TIMEZONES = {
-    "SE": "Europe/Stockholm",
-    "NO": "Europe/Oslo",
-    "DK": "Europe/Copenhagen",
-    "FI": "Europe/Helsinki",
-    "DE": "Europe/Berlin",
-    "NL": "Europe/Amsterdam",
-}
 PRICE_COLUMNS = (PRICE_EUR_MWH, "price_day_mean", "price_day_min", "price_day_max", "price_rank_in_day")
 PRICE_SCHEMA = pa.schema(
     [
@@ -39,7 +31,8 @@ PRICE_SCHEMA = pa.schema(
 
 def area_timezone(area: str) -> str:
     """The IANA zone of a bidding zone's local day, by its country prefix; ``UTC`` when unknown."""
-    return AREA_TIMEZONES.get(str(area)[:2].upper(), "UTC")
+    # An area's time zone is its country's (SE3 → SE); other areas use UTC days.
+    return COUNTRY_TIMEZONES.get(str(area)[:2].upper(), "UTC")
 
 
 def local_days(ts: pd.Series, areas: pd.Series) -> np.ndarray:
