@@ -82,8 +82,12 @@ class FeatureStoreAdapter:
     @cached_property
     def store(self) -> Any:
         """The Feast ``FeatureStore`` (built on first use)."""
+        import warnings
+
         from feast import FeatureStore
 
+        # Feast warns on every use of an on-demand view; ours are small calendar columns, so it is noise here.
+        warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
         self.layout.repo_dir.mkdir(parents=True, exist_ok=True)  # Feast creates one missing level only
         return FeatureStore(config=build_repo_config(self.settings, self.layout))
 
