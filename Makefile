@@ -30,6 +30,11 @@ demo: env  ## generate sample data and run every layer end to end on the embedde
 	$(RUN) eliq --config eliq.yaml features apply
 	$(RUN) eliq --config eliq.yaml features materialize
 	$(RUN) eliq --config eliq.yaml features online --home h00000
+	$(RUN) eliq --config eliq.yaml train forecast --report-dir $(DEMO_DIR)/reports/forecast
+	$(RUN) eliq --config eliq.yaml models promote forecast
+	$(RUN) eliq --config eliq.yaml predict forecast --out $(DEMO_DIR)/forecasts/forecast.parquet
+	@echo "forecast evaluation report: $(DEMO_DIR)/reports/forecast/report.html"
+	@echo "MLflow UI: $(RUN) mlflow ui --backend-store-uri sqlite:///$(DEMO_DIR)/mlflow/mlflow.db"
 
 test: lint typecheck pytest  ## lint, type-check and run every test (integration included)
 

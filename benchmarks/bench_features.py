@@ -1,12 +1,13 @@
 """Benchmark of the feature store: online reads, training sets, materialisation and push freshness.
 
-Run with ``python -m benchmarks.bench_features [--homes N] [--days D]`` (default 100 homes × 365 days; the issue's
-figure is ``--homes 1000``). The feature tables are synthetic, written with the transforms' own schemas, so the
+Run with ``python -m benchmarks.bench_features [--homes N] [--days D] [--online-only]`` (default 100 homes × 365
+days; the issue's figure is ``--homes 1000``; ``--online-only`` skips the training set and push steps). The feature tables are synthetic, written with the transforms' own schemas, so the
 figures measure the store, not the transforms. Printed as a table, written to ``benchmarks/results/features.json``.
 
 Measured in the same run:
-    - **online**: ``online_features`` of every ``forecast_v1`` feature (SQLite), 1 home (p50/p99 over
-      ``--reads`` calls) and 100 homes in one call (p50/p99 over 50 calls);
+    - **online**: every ``forecast_v1`` feature (SQLite), 1 home (p50/p99 over ``--reads`` calls) and 100 homes in
+      one call (p50/p99 over 50 calls), through Feast's path (``online_features``) and through the direct reader
+      (``online_reader``, as columns and as a frame), the calls taking turns, with the reader's speed-up;
     - **training set**: ``training_set`` for every home × every hour of the period, in a fresh process
       (time, peak memory), the same join without the on-demand views, and **baseline**: plain
       ``pandas.merge_asof`` of the same Parquet frames with the same TTLs, also in a fresh process;
@@ -177,7 +178,8 @@ def _step_feast_file_store(root: str, homes: int, days: int) -> dict[str, Any]:
     store = FeatureStore(config=RepoConfig(repo_path=adapter.layout.repo_dir, **values))
     labels = _labels(1, min(days, 30)).assign(weather_point=None, price_area=None)
     home = pd.read_parquet(Path(root) / "features" / "home" / "home.parquet").set_index("home_id")
-    labels["weather_point"], labels["price_area"] = home.loc["h00000", ["weather_point", "price_area"]]
+    point, area = home.loc["h00000", ["weather_point", "price_area"]]
+    labels["weather_point"], labels["price_area"] = str(point), str(area)
     refs = [f"consumption:{f}" for f in ("kwh_lag_1h", "kwh_mean_24h")] + [
         "weather:temp_c",
         "price:price_eur_mwh",
@@ -230,25 +232,45 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
 
 
 def _online(adapter: Any, homes: int, reads: int) -> dict[str, Any]:
+    """Feast's path (``online_features``) and the direct reader (``online_reader``), calls interleaved so that both
+    see the same load; the reader's values are checked against Feast's first."""
     one = [f"h{homes // 2:05d}"]
     hundred = [f"h{i:05d}" for i in range(min(100, homes))]
-    adapter.online_features(one)  # warm: registry cache, SQLite connection, holiday calendars
-    single = []
-    for _ in range(reads):
-        started = time.perf_counter()
-        adapter.online_features(one)
-        single.append(time.perf_counter() - started)
-    batch = []
-    for _ in range(50):
-        started = time.perf_counter()
-        frame = adapter.online_features(hundred)
-        batch.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    reader = adapter.online_reader("forecast_v1")
+    built = time.perf_counter() - started
+    calls = {"feast": adapter.online_features, "reader": reader.read, "reader_frame": reader.read_frame}
+    for call in calls.values():
+        call(one)  # warm: registry cache, SQLite connections, holiday calendars
+    when = START.to_pydatetime()
+    frame = adapter.online_features(hundred, target_ts=when)
+    pd.testing.assert_frame_equal(reader.read_frame(hundred, when), frame)
     assert frame["kwh_lag_1h"].notna().all(), "materialised features missing online"
+    single, batch = _interleaved(calls, one, reads), _interleaved(calls, hundred, 50)
     return {
-        "one_home": _percentiles(single),
-        "hundred_homes": _percentiles(batch),
+        "one_home": _percentiles(single["feast"]),
+        "hundred_homes": _percentiles(batch["feast"]),
         "features": frame.shape[1] - 1,
+        "reader": {
+            "backend": reader.backend,
+            "build_s": built,
+            "one_home": _percentiles(single["reader"]),
+            "hundred_homes": _percentiles(batch["reader"]),
+            "one_home_frame": _percentiles(single["reader_frame"]),
+            "hundred_homes_frame": _percentiles(batch["reader_frame"]),
+        },
     }
+
+
+def _interleaved(calls: dict[str, Any], homes: list[str], rounds: int) -> dict[str, list[float]]:
+    """Seconds of each call per round, the calls taking turns within a round."""
+    seconds: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            call(homes)
+            seconds[name].append(time.perf_counter() - started)
+    return seconds
 
 
 def _push_freshness(adapter: Any, pushes: int) -> dict[str, Any]:
@@ -265,7 +287,7 @@ def _push_freshness(adapter: Any, pushes: int) -> dict[str, Any]:
     return _percentiles(seconds)
 
 
-def bench(homes: int, days: int, reads: int, workdir: Path) -> dict[str, Any]:
+def bench(homes: int, days: int, reads: int, workdir: Path, online_only: bool = False) -> dict[str, Any]:
     root = str(workdir / "lake")
     started = time.perf_counter()
     write_synthetic_tables(root, homes, days)
@@ -285,8 +307,11 @@ def bench(homes: int, days: int, reads: int, workdir: Path) -> dict[str, Any]:
     result: dict[str, Any] = {
         "homes": homes, "days": days, "label_rows": homes * days * 24, "generate_s": generated, "apply_s": applied,
         "materialize_full_s": full, "materialize_incremental_s": incremental,
-        "online": _online(adapter, homes, reads), "push_freshness": _push_freshness(adapter, 200),
+        "online": _online(adapter, homes, reads),
     }  # fmt: skip
+    if online_only:
+        return result | {"online_only": True}
+    result["push_freshness"] = _push_freshness(adapter, 200)
     for step in STEPS:
         result[step] = _in_fresh_process(step, root, homes, days)
     result["ratio_to_baseline"] = result["training-set"]["seconds"] / result["baseline"]["seconds"]
@@ -299,6 +324,9 @@ def main() -> None:
     parser.add_argument("--homes", type=int, default=100)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--reads", type=int, default=1000, help="online reads of one home")
+    parser.add_argument(
+        "--online-only", action="store_true", help="apply, materialise and measure online reads only (quick)"
+    )
     parser.add_argument("--step", choices=list(STEPS), help=argparse.SUPPRESS)
     parser.add_argument("--lake", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -307,16 +335,21 @@ def main() -> None:
         return
     warnings.simplefilter("ignore")
     with tempfile.TemporaryDirectory(prefix="eliq-bench-features-") as tmp:
-        result = bench(args.homes, args.days, args.reads, Path(tmp))
+        result = bench(args.homes, args.days, args.reads, Path(tmp), args.online_only)
     _print(result)
     _save(result)
 
 
 def _save(result: dict[str, Any]) -> None:
-    """Add the run to ``RESULTS``, replacing an earlier run of the same size (so both sizes can be kept)."""
+    """Add the run to ``RESULTS``, replacing an earlier run of the same size (so both sizes can be kept); an
+    ``--online-only`` run replaces only the online figures of an earlier full run of its size."""
     RESULTS.parent.mkdir(exist_ok=True)
     runs = json.loads(RESULTS.read_text()).get("runs", []) if RESULTS.is_file() else []
-    runs = [r for r in runs if (r.get("homes"), r.get("days")) != (result["homes"], result["days"])]
+    size = (result["homes"], result["days"])
+    earlier = next((r for r in runs if (r.get("homes"), r.get("days")) == size), None)
+    if result.get("online_only") and earlier is not None and not earlier.get("online_only"):
+        result = earlier | {"online": result["online"]}
+    runs = [r for r in runs if (r.get("homes"), r.get("days")) != size]
     runs = sorted([*runs, result], key=lambda r: (r["homes"], r["days"]))
     meta = {"cpu_count": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
     RESULTS.write_text(json.dumps({"runs": runs, **meta}, indent=2))
@@ -332,10 +365,34 @@ def _print(r: dict[str, Any]) -> None:
     )
     for column in ("measurement", "figure", "peak [GiB]"):
         table.add_column(column, justify="right" if column != "measurement" else "left")
-    on = r["online"]
-    rows = [
-        (f"online, 1 home, {on['features']} features", f"p50 {on['one_home']['p50_ms']:.1f} ms, p99 {on['one_home']['p99_ms']:.1f} ms", ""),
-        ("online, 100 homes in one call", f"p50 {on['hundred_homes']['p50_ms']:.1f} ms, p99 {on['hundred_homes']['p99_ms']:.1f} ms", ""),
+    for row in [*_online_rows(r["online"]), *([] if r.get("online_only") else _offline_rows(r))]:
+        table.add_row(*row)
+    Console(width=140).print(table)
+
+
+def _online_rows(on: dict[str, Any]) -> list[tuple[str, str, str]]:
+    def p(figures: dict[str, float]) -> str:
+        return f"p50 {figures['p50_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} ms"
+
+    def ratio(feast: dict[str, float], reader: dict[str, float]) -> str:
+        return f"p50 {feast['p50_ms'] / reader['p50_ms']:.0f}×, p99 {feast['p99_ms'] / reader['p99_ms']:.0f}×"
+
+    rd = on["reader"]
+    return [
+        (f"online, 1 home, {on['features']} features: Feast path", p(on["one_home"]), ""),
+        (f"  direct reader ({rd['backend']}), columns", p(rd["one_home"]), ""),
+        ("  direct reader, as a frame", p(rd["one_home_frame"]), ""),
+        ("  speed-up of the reader (columns)", ratio(on["one_home"], rd["one_home"]), ""),
+        ("online, 100 homes in one call: Feast path", p(on["hundred_homes"]), ""),
+        ("  direct reader, columns", p(rd["hundred_homes"]), ""),
+        ("  direct reader, as a frame", p(rd["hundred_homes_frame"]), ""),
+        ("  speed-up of the reader (columns)", ratio(on["hundred_homes"], rd["hundred_homes"]), ""),
+        ("  building the reader (once)", f"{rd['build_s'] * 1000:.0f} ms", ""),
+    ]
+
+
+def _offline_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [
         ("push → readable online", f"p50 {r['push_freshness']['p50_ms']:.1f} ms, p99 {r['push_freshness']['p99_ms']:.1f} ms", ""),
         ("training set, forecast_v1", f"{r['training-set']['seconds']:.1f} s", f"{r['training-set']['peak_gib']:.2f}"),
         ("  same joins, no on-demand views", f"{r['joins-only']['seconds']:.1f} s", f"{r['joins-only']['peak_gib']:.2f}"),
@@ -346,9 +403,6 @@ def _print(r: dict[str, Any]) -> None:
         ("materialise, incremental (1 h)", f"{r['materialize_incremental_s']:.1f} s", ""),
         ("apply", f"{r['apply_s']:.1f} s", ""),
     ]  # fmt: skip
-    for row in rows:
-        table.add_row(*row)
-    Console(width=140).print(table)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,8 @@ def run_forecast(
     max_train_rows: int,
     n_estimators: int,
     no_weather_share: float,
+    prophet_homes: int = 10,
+    prophet_refit_days: int = 7,
 ) -> dict[str, Any]:
     """Training + backtests on a prepared lake; returns timings and accuracy tables (called in the subprocess)."""
     import numpy as np
@@ -110,6 +112,8 @@ def run_forecast(
         **_accuracy(panel, hourly.forecasts, daily.forecasts),
     }
     result["cold_start"] = _cold_start(panel, hourly, plan)
+    if prophet_homes > 0:
+        result["prophet"] = _prophet(panel, plan, hourly.forecasts, prophet_homes, prophet_refit_days)
     if no_weather_share > 0:
         result["missing_weather"] = _missing_weather(panel, plan, params, hourly.forecasts, no_weather_share)
     return result
@@ -153,6 +157,36 @@ def _accuracy(panel: Any, hourly: Any, daily: Any) -> dict[str, Any]:
         },
         "daily_by_lead_week": _records(metrics.metric_table(daily, by=["group"])),
         "daily_all": _records(metrics.metric_table(daily)),
+    }
+
+
+def _prophet(panel: Any, plan: Any, hourly: Any, n_homes: int, refit_days: int) -> dict[str, Any]:
+    """Prophet per home (with the temperature regressor) on a seeded sample, scored against the others on the
+    same homes and rows at the headline horizon."""
+    import time
+
+    import pandas as pd
+
+    from training.forecast import metrics
+    from training.forecast.prophet_baseline import run_prophet_backtest, sample_homes
+
+    homes = sample_homes(panel, n_homes, seed=0)
+    started = time.perf_counter()
+    result = run_prophet_backtest(panel, plan, homes=homes, refit_every_days=refit_days)
+    seconds = time.perf_counter() - started
+    ids = set(panel.home_ids[homes])
+    frame = hourly[hourly["home_id"].isin(ids)]
+    frame = frame[frame["group"] == HEADLINE_GROUP]
+    rows = result.forecasts[result.forecasts["group"] == HEADLINE_GROUP]
+    table = metrics.metric_table(pd.concat([frame, rows], ignore_index=True)).set_index("forecaster")
+    nrmse = table["nrmse"].astype(float)
+    return {
+        "homes": len(ids),
+        "refit_every_days": refit_days,
+        "seconds": round(seconds, 1),
+        "nrmse": {k: round(float(v), 4) for k, v in nrmse.items()},
+        "coverage": {k: round(float(v), 4) for k, v in table["coverage"].items()},
+        "improvement_vs_prophet": round(1 - float(nrmse["global_lightgbm"] / nrmse["prophet"]), 4),
     }
 
 
@@ -229,6 +263,10 @@ def main() -> None:
     parser.add_argument("--n-estimators", type=int, default=300)
     parser.add_argument("--no-weather-share", type=float, default=0.2)
     parser.add_argument("--prep-workers", type=int, default=2)
+    parser.add_argument(
+        "--prophet-homes", type=int, default=10, help="Prophet's sample of homes (0 skips it)"
+    )
+    parser.add_argument("--prophet-refit-days", type=int, default=7)
     args = parser.parse_args()
     options = {
         "backtest_days": args.backtest_days,
@@ -236,6 +274,8 @@ def main() -> None:
         "max_train_rows": args.max_train_rows,
         "n_estimators": args.n_estimators,
         "no_weather_share": args.no_weather_share,
+        "prophet_homes": args.prophet_homes,
+        "prophet_refit_days": args.prophet_refit_days,
     }
     with tempfile.TemporaryDirectory(prefix="eliq-bench-forecast-") as tmp:
         lake, prep_s = (
@@ -321,6 +361,8 @@ def _print(result: dict[str, Any]) -> None:
     console.print(f"daily, next 31 days, NRMSE: {daily}")
     if "missing_weather" in result:
         console.print(f"missing weather: {result['missing_weather']}")
+    if "prophet" in result:
+        console.print(f"Prophet on a sample of homes (same rows, next local day): {result['prophet']}")
 
 
 if __name__ == "__main__":

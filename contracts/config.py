@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from contracts.feature_settings import FeatureStoreSettings
+from contracts.training_settings import TrainingSettings
 
 CONFIG_ENV_VAR = "ELIQ_CONFIG"
 DEFAULT_CONFIG_FILE = "eliq.yaml"
@@ -94,6 +95,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     prep: PrepSettings = Field(default_factory=PrepSettings)
     features: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -16,13 +16,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from contracts.feature_settings import FeatureStoreSettings
 from contracts.storage import Lake, home_bucket
 from features.store_config import FeastRepoLayout, build_repo_config, layout_for, write_feature_store_yaml
+
+if TYPE_CHECKING:
+    from features.online_reader import OnlineFeatureReader
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PUSH_SOURCE = "consumption_push"
@@ -308,6 +311,17 @@ class FeatureStoreAdapter:
         Raises:
             FeaturesNotAppliedError: the service is not registered.
         """
+        return pd.DataFrame(self.online_columns(home_ids, service, target_ts))
+
+    def online_columns(
+        self, home_ids: Sequence[str], service: str = "forecast_v1", target_ts: datetime | None = None
+    ) -> dict[str, list[Any]]:
+        """:meth:`online_features` as lists, through Feast: ``home_id`` and one list per feature, ``None`` where a
+        home has no value.
+
+        Raises:
+            FeaturesNotAppliedError: the service is not registered.
+        """
         plan = self._plan(service)
         ids = [str(h) for h in home_ids]
         rows: dict[str, list[Any]] = {"home_id": ids}
@@ -322,7 +336,22 @@ class FeatureStoreAdapter:
             )
             rows["target_ts"] = [when] * len(ids)
         response = self.store.get_online_features(plan.feature_service, rows).to_dict()
-        return pd.DataFrame({"home_id": ids} | {f: response[f] for f in plan.features})
+        return {"home_id": ids} | {f: response[f] for f in plan.features}
+
+    def online_reader(self, service: str = "forecast_v1") -> OnlineFeatureReader:
+        """A reader of ``service``'s online features to hold for the life of a server.
+
+        On SQLite it reads the online store directly, with everything resolved once: the same values as
+        :meth:`online_features`, 10-40x faster (``docs/features.md``). On another store, or for a service the direct
+        reader does not reproduce, it reads through Feast (its ``backend`` is ``"feast"`` and ``reason`` says why).
+        Build a new reader after ``apply``.
+
+        Raises:
+            FeaturesNotAppliedError: the service is not registered, or its online tables do not exist.
+        """
+        from features.online_reader import build_online_reader
+
+        return build_online_reader(self, service)
 
     def _plan(self, service: str) -> _ServicePlan:
         """What serving ``service`` needs, read from the registry at most once per registry cache period.

@@ -19,6 +19,8 @@ HEAVY = [
     "pvlib",
     "matplotlib",
     "mlflow",
+    "optuna",
+    "prophet",
     "feast",
     "bentoml",
     "evidently",
@@ -41,7 +43,14 @@ def test_help_imports_no_heavy_library():
 
 @pytest.mark.parametrize(
     "args",
-    [pytest.param(["prep", "--help"], id="prep"), pytest.param(["demo-data", "--help"], id="demo-data")],
+    [
+        pytest.param(["prep", "--help"], id="prep"),
+        pytest.param(["demo-data", "--help"], id="demo-data"),
+        pytest.param(["train", "forecast", "--help"], id="train-forecast"),
+        pytest.param(["tune", "forecast", "--help"], id="tune-forecast"),
+        pytest.param(["predict", "forecast", "--help"], id="predict-forecast"),
+        pytest.param(["models", "promote", "--help"], id="models-promote"),
+    ],
 )
 def test_subcommand_help(args):
 
@@ -59,3 +68,20 @@ def test_missing_input_is_a_clear_error(tmp_path):
     )
     assert result.exit_code == 1
     assert "input path does not exist" in result.output
+
+
+def test_training_before_prep_is_a_clear_error(tmp_path):
+    config = tmp_path / "eliq.yaml"
+    config.write_text(
+        f"storage:\n  root: {tmp_path / 'lake'}\n"
+        f"training:\n  tracking_uri: sqlite:///{tmp_path / 'mlflow.db'}\n  artifact_root: {tmp_path / 'art'}\n"
+    )
+    result = CliRunner().invoke(app, ["--config", str(config), "train", "forecast"])
+    assert result.exit_code == 1
+    assert "no curated hourly data" in result.output
+
+
+def test_an_unknown_model_family_is_refused(tmp_path):
+    result = CliRunner().invoke(app, ["models", "promote", "solar-panels"])
+    assert result.exit_code == 2
+    assert "unknown model family" in result.output

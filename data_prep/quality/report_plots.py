@@ -24,7 +24,7 @@ _DPI = 100
 _BLUE, _ORANGE, _RED, _GREY, _GREEN = "#1f77b4", "#ff7f0e", "#d62728", "#7f7f7f", "#2ca02c"
 
 
-def _figure(width_in: float, height_in: float) -> Figure:
+def new_figure(width_in: float, height_in: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -33,7 +33,7 @@ def _figure(width_in: float, height_in: float) -> Figure:
     return fig
 
 
-def _png(fig: Figure) -> bytes:
+def png_bytes(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     # No software/date metadata: the same figures give the same bytes.
     fig.savefig(buffer, format="png", metadata={"Software": None})
@@ -54,7 +54,7 @@ def plot_completeness(home_metrics: pd.DataFrame) -> bytes | None:
     """Histogram of completeness over homes, with the share imputed alongside [%]."""
     if home_metrics.empty:
         return None
-    fig = _figure(9, 3.6)
+    fig = new_figure(9, 3.6)
     left, right = fig.subplots(1, 2)
     completeness = 100 * home_metrics["completeness"].dropna()
     left.hist(completeness, bins=min(30, max(5, len(completeness) // 2)), color=_BLUE)
@@ -63,7 +63,7 @@ def plot_completeness(home_metrics: pd.DataFrame) -> bytes | None:
     left.set(xlabel="completeness: observed / grid slots [%]", ylabel="homes", title="Completeness per home")
     left.legend(loc="upper left")
     _draw_grid_shares(right, home_metrics.sort_values(["completeness", "home_id"]))
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _draw_grid_shares(ax: Any, homes: pd.DataFrame) -> None:
@@ -95,7 +95,7 @@ def plot_quarantine_reasons(quarantine_summary: pd.DataFrame) -> bytes | None:
         return None
     table = quarantine_summary.pivot_table(index="reason", columns="source", values="n_rows", aggfunc="sum")
     table = table.fillna(0).loc[lambda t: t.sum(axis=1).sort_values().index]
-    fig = _figure(8, max(2.4, 0.8 + 0.35 * len(table)))
+    fig = new_figure(8, max(2.4, 0.8 + 0.35 * len(table)))
     ax = fig.subplots()
     left = np.zeros(len(table))
     for source in table.columns:
@@ -103,7 +103,7 @@ def plot_quarantine_reasons(quarantine_summary: pd.DataFrame) -> bytes | None:
         left += table[source].to_numpy()
     ax.set(xlabel="quarantined rows", title="Why rows went to quarantine")
     ax.legend(loc="lower right")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def plot_anomalies(home_metrics: pd.DataFrame) -> bytes | None:
@@ -112,7 +112,7 @@ def plot_anomalies(home_metrics: pd.DataFrame) -> bytes | None:
         return None
     counts = pd.Series({k: int(home_metrics[anomaly_column(k)].sum()) for k in ANOMALY_TYPES})
     homes = pd.Series({k: int(home_metrics[anomaly_column(k)].gt(0).sum()) for k in ANOMALY_TYPES})
-    fig = _figure(9, 3.4)
+    fig = new_figure(9, 3.4)
     left, right = fig.subplots(1, 2)
     left.bar(counts.index, counts.to_numpy(), color=_RED)
     left.set(ylabel="flagged readings", title="Anomalies by type")
@@ -120,7 +120,7 @@ def plot_anomalies(home_metrics: pd.DataFrame) -> bytes | None:
     right.set(ylabel="homes", title="Homes with at least one")
     for ax in (left, right):
         ax.tick_params(axis="x", labelrotation=30)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def plot_imputation_mae(imputation_scores: pd.DataFrame) -> bytes | None:
@@ -132,7 +132,7 @@ def plot_imputation_mae(imputation_scores: pd.DataFrame) -> bytes | None:
     classes = natural_order(table["gap_class"])
     strategies = sorted(table["strategy"].unique())
     wide = table.pivot_table(index="gap_class", columns="strategy", values="mae_kwh").reindex(classes)
-    fig = _figure(9, 3.8)
+    fig = new_figure(9, 3.8)
     ax = fig.subplots()
     width = 0.8 / max(1, len(strategies))
     x = np.arange(len(classes))
@@ -145,7 +145,7 @@ def plot_imputation_mae(imputation_scores: pd.DataFrame) -> bytes | None:
         title="Imputation error by strategy and gap length",
     )
     ax.legend(fontsize="small", ncols=min(3, len(strategies)))
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def weighted_mae(imputation_scores: pd.DataFrame) -> pd.DataFrame:
@@ -164,7 +164,7 @@ def plot_detection(by_fault_type: pd.DataFrame, by_code: pd.DataFrame) -> bytes 
     """Recall (or landed / accepted share) per fault type, and precision per detection code [%]."""
     if by_fault_type.empty and by_code.empty:
         return None
-    fig = _figure(10, 0.9 + 0.32 * max(len(by_fault_type), len(by_code), 3))
+    fig = new_figure(10, 0.9 + 0.32 * max(len(by_fault_type), len(by_code), 3))
     left, right = fig.subplots(1, 2)
     recall = by_fault_type.sort_values("fault_type", ascending=False)
     labels = [
@@ -178,7 +178,7 @@ def plot_detection(by_fault_type: pd.DataFrame, by_code: pd.DataFrame) -> bytes 
     bars = right.barh(precision["code"], 100 * precision["precision"], color=_BLUE)
     right.bar_label(bars, fmt="%.0f %%", padding=2, fontsize="small")
     right.set(xlim=(0, 115), xlabel="[%]", title="Precision per detection code")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def plot_imputation_error(imputation_eval: pd.DataFrame) -> bytes | None:
@@ -187,7 +187,7 @@ def plot_imputation_error(imputation_eval: pd.DataFrame) -> bytes | None:
         return None
     table = imputation_eval.sort_values("mae_kwh")
     label_col = "imputation_strategy" if "imputation_strategy" in table.columns else table.columns[0]
-    fig = _figure(8, 0.9 + 0.35 * len(table))
+    fig = new_figure(8, 0.9 + 0.35 * len(table))
     ax = fig.subplots()
     y = np.arange(len(table))
     ax.barh(y - 0.2, table["mae_kwh"], 0.4, color=_BLUE, label="MAE")
@@ -196,7 +196,7 @@ def plot_imputation_error(imputation_eval: pd.DataFrame) -> bytes | None:
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set(xlabel="[kWh]", title="Imputed values against the clean truth")
     ax.legend(loc="lower right")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def plot_sample_series(sample_series: pd.DataFrame, max_homes: int = 3) -> bytes | None:
@@ -204,7 +204,7 @@ def plot_sample_series(sample_series: pd.DataFrame, max_homes: int = 3) -> bytes
     if sample_series.empty:
         return None
     homes = sorted(sample_series[HOME_ID].unique())[:max_homes]
-    fig = _figure(11, 2.8 * len(homes))
+    fig = new_figure(11, 2.8 * len(homes))
     axes = np.atleast_1d(fig.subplots(len(homes), 1, squeeze=False)[:, 0])
     for ax, home in zip(axes, homes, strict=True):
         _draw_home(ax, sample_series.loc[sample_series[HOME_ID].eq(home)].sort_values(TS), str(home))
@@ -217,7 +217,7 @@ def plot_sample_series(sample_series: pd.DataFrame, max_homes: int = 3) -> bytes
         legend.values(), legend.keys(), loc="outside upper center", ncols=len(legend), fontsize="small"
     )
     axes[-1].set_xlabel("time [UTC]")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _draw_home(ax: Any, home: pd.DataFrame, home_id: str) -> None:

@@ -22,7 +22,7 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -93,16 +93,34 @@ class MultiResolutionForecaster:
         return self
 
     def forecast(
-        self, panel: HourlyPanel, issue_date: int, homes: list[str] | None = None
+        self,
+        panel: HourlyPanel,
+        issue_date: int,
+        homes: list[str] | None = None,
+        issue_time_h: float | None = None,
     ) -> ResolutionForecasts:
-        """Forecasts issued on local date ``issue_date`` at the schedule's time, for ``homes`` (all by default)."""
+        """Forecasts issued on local date ``issue_date`` for ``homes`` (all by default).
+
+        Args:
+            panel: the data known at issue (and the weather of the horizon, where forecast).
+            issue_date: local issue date [days since 1970-01-01].
+            homes: home ids; ``None`` forecasts every home of ``panel``.
+            issue_time_h: local clock time of issue [h]; ``None`` is the schedule's. Another time than the one
+                trained on works (the features are built for it), but the calibration was measured at the
+                trained one.
+        """
+        schedule = (
+            self.schedule if issue_time_h is None else replace(self.schedule, issue_time_h=issue_time_h)
+        )
+        hourly_resolution = HourlyResolution(schedule, self.weather)
+        daily_resolution = DailyResolution(schedule, self.weather, days=MAX_DAILY_LEAD_D)
         home = np.arange(panel.n_homes) if homes is None else panel.home_index(homes)
         dates = np.full(len(home), issue_date, dtype=np.int64)
-        hourly = self._predict(self.hourly_, panel, home, dates)
-        daily = self._predict(self.daily_, panel, home, dates)
-        daily = daily[daily["local_date"] <= _daily_end(daily, issue_date, self.schedule.daily_days)]
+        hourly = self._predict(hourly_resolution, panel, home, dates)
+        daily = self._predict(daily_resolution, panel, home, dates)
+        daily = daily[daily["local_date"] <= _daily_end(daily, issue_date, schedule.daily_days)]
         hourly = reconcile_hourly(hourly, daily)
-        monthly = monthly_totals(panel, home, dates, self.schedule, hourly, daily)
+        monthly = monthly_totals(panel, home, dates, schedule, hourly, daily)
         product = hourly["local_date"] > _as_date(issue_date)
         return ResolutionForecasts(
             hourly[product].reset_index(drop=True), daily.reset_index(drop=True), monthly
@@ -117,6 +135,12 @@ class MultiResolutionForecaster:
     ) -> pd.DataFrame:
         window = self.hourly_windows if resolution.name == "hourly" else self.daily_windows
         data = build_set(resolution, panel, resolution.rows(panel, home, dates), window.min_history_days)
+        if len(data.y) == 0:
+            first, last = panel.timestamps(np.array([0, panel.last_reading_hour()]))
+            raise ValueError(
+                f"nothing to forecast: the issue date {_as_date(int(dates[0])).date()} is outside the data "
+                f"({first.date()} to {last.date()})"
+            )
         quantiles = self.models_[resolution.name].predict_quantiles(data.X, data.groups, data.cold)
         out = resolution.ids(panel, data.rows)
         out["cold_start"] = data.cold

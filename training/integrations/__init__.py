@@ -1,0 +1,1 @@
+"""Thin adapters to third-party tools (Optuna, MLflow)."""
