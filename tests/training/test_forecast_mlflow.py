@@ -127,7 +127,7 @@ out.to_parquet(sys.argv[4])
 def test_the_model_loaded_in_a_clean_process_gives_the_same_numbers(store, first_run, tmp_path):
     import mlflow
 
-    from training.forecast.model_io import OUTPUT_COLUMNS
+    from contracts.forecast_model_io import OUTPUT_COLUMNS
     from training.integrations.mlflow_forecast_model import load_forecast_model
 
     model = load_forecast_model("models:/eliq-forecast@challenger")

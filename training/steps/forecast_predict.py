@@ -17,9 +17,9 @@ from typing import Any
 
 import pandas as pd
 
+from contracts.forecast_model_io import model_input_frame
 from contracts.schemas import HOME_ID
 from training.forecast.frames import load_homes, load_hourly_frame
-from training.forecast.model_io import model_input_frame
 from training.steps.forecast_train import FAMILY, lake_of
 
 HISTORY_DAYS = (

@@ -278,7 +278,7 @@ def _with_prophet(panel: HourlyPanel, config: Any, hourly: Any, n_homes: int) ->
 
 def input_example(hourly: pd.DataFrame, homes: pd.DataFrame) -> pd.DataFrame:
     """A small model input: the last ``EXAMPLE_DAYS`` days of the first ``EXAMPLE_HOMES`` homes."""
-    from training.forecast.model_io import model_input_frame
+    from contracts.forecast_model_io import model_input_frame
 
     chosen = sorted(hourly["home_id"].unique())[:EXAMPLE_HOMES]
     rows = hourly[hourly["home_id"].isin(chosen)]
