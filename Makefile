@@ -57,6 +57,9 @@ bench: env  ## every benchmark; figures are printed and written to benchmarks/re
 	$(RUN) python -m benchmarks.bench_imputation
 	$(RUN) python -m benchmarks.bench_prep --scaling
 	$(RUN) python -m benchmarks.bench_features
+	$(RUN) python -m benchmarks.bench_forecast --homes 1000
+	$(RUN) python -m benchmarks.bench_forecast_real
+	$(RUN) python -m benchmarks.bench_predict
 
 clean:  ## remove generated data and environments
 	rm -rf $(DEMO_DIR) data .venv $(BOOT) .pytest_cache .mypy_cache .ruff_cache

@@ -296,12 +296,12 @@ def settle_counts(lake: Lake, manifest: pd.DataFrame, changed: set[Source]) -> N
     """
     series = _series_quarantine_counts(lake)
     active = manifest["status"] == "active"
-    staged = manifest["rows_staged"].fillna(0).astype(np.int64)
+    staged = _counts(manifest["rows_staged"])
     key = manifest["source"] + "\x00" + manifest["source_file"]
-    lost = key.map(series).fillna(0).astype(np.int64)
+    lost = _counts(key.map(series))
     manifest.loc[active, "rows_processed"] = (staged - lost)[active]
     manifest.loc[active, "rows_quarantined"] = (
-        manifest["rows_in"].fillna(0).astype(np.int64) - staged + lost
+        _counts(manifest["rows_in"]) - staged + lost
     )[active]
     del changed
 
@@ -327,3 +327,8 @@ def write_quality_report(
     from data_prep.quality_run import write_run_report
 
     return write_run_report(lake, manifest, truth_uri, progress)
+
+
+def _counts(values: pd.Series) -> pd.Series:
+    """Row counts as int64, 0 where unknown (the manifest's count columns are object-typed while files stage)."""
+    return pd.to_numeric(values, errors="coerce").fillna(0).astype(np.int64)

@@ -214,9 +214,9 @@ def _summarise(manifest: pd.DataFrame, inputs: list[InputFile], result: PrepResu
     seen = manifest[
         manifest["source_file"].isin([i.logical_name for i in inputs]) & (manifest["status"] == "active")
     ]
-    result.rows_in = int(seen["rows_in"].fillna(0).sum())
-    result.rows_processed = int(seen["rows_processed"].fillna(0).sum())
-    result.rows_quarantined = int(seen["rows_quarantined"].fillna(0).sum())
+    result.rows_in = int(pd.to_numeric(seen["rows_in"], errors="coerce").fillna(0).sum())
+    result.rows_processed = int(pd.to_numeric(seen["rows_processed"], errors="coerce").fillna(0).sum())
+    result.rows_quarantined = int(pd.to_numeric(seen["rows_quarantined"], errors="coerce").fillna(0).sum())
 
 
 __all__ = ["NothingUsableError", "PrepResult", "run_prep"]

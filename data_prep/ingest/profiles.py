@@ -81,7 +81,12 @@ def latest_profiles(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=["home_id", "client_id"])
-    all_rows = pd.concat(frames, ignore_index=True)
+    # a field no document of a file has is all-NA there: leave it out of the concat (it would only decide the
+    # dtype) and restore the column afterwards
+    columns = list(dict.fromkeys(c for f in frames for c in f.columns))
+    all_rows = pd.concat([f.dropna(axis=1, how="all") for f in frames], ignore_index=True).reindex(
+        columns=columns
+    )
     all_rows = all_rows.sort_values(["home_id", "ingest_seq", "line"], kind="stable")
     return all_rows.drop_duplicates("home_id", keep="last").reset_index(drop=True)
 

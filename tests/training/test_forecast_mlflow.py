@@ -302,3 +302,22 @@ def test_cli_tunes_then_trains_with_the_tuned_parameters_and_shows_the_registry(
     assert best["n_jobs"] == 1 and 0.02 <= best["learning_rate"] <= 0.3
     shown = CliRunner().invoke(app, ["--config", str(config), "models", "show", "forecast"])
     assert shown.exit_code == 0 and "challenger" in shown.output
+
+
+@pytest.mark.parametrize(
+    ("days", "trains"),
+    [pytest.param(20, True, id="three-weeks-trains"), pytest.param(10, False, id="ten-days-is-a-clear-error")],
+)
+def test_a_few_weeks_of_history_train_with_shortened_windows(tmp_path, days, trains):
+    from training.steps.forecast_train import train_forecast
+
+    hourly, homes = synthetic_hourly(n_homes=3, days=days, seed=5)
+    write_curated(tmp_path / "lake", hourly, homes)
+    settings = settings_on(tmp_path, backtest_days=28)
+    if not trains:
+        with pytest.raises(ValueError, match="too little history: the data spans"):
+            train_forecast(settings)
+        return
+    outcome = train_forecast(settings)
+    assert outcome.version == "1"
+    assert outcome.comparison["rows"].min() > 0

@@ -16,7 +16,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -31,6 +31,7 @@ from training.forecast.resolutions import MultiResolutionForecaster
 MODEL = "global_lightgbm"
 BASELINES = ("seasonal_naive", "persistence_ensemble")
 DAILY_BACKTEST_DAYS = 31
+MIN_SPAN_DAYS = 16  # 3 backtest days, 4 calibration days, 8 training days and a day of margin [d]
 Progress = Callable[[str], None]
 
 
@@ -48,6 +49,7 @@ class ForecastTrainingConfig:
         max_train_rows: hourly training rows per fit at most.
         params: global LightGBM parameters.
         seed: seed of the row sampling.
+        daily_calibration_days: the daily model's calibration window at least [d] (its groups span weeks).
     """
 
     issue_time_h: float = 10.0
@@ -59,6 +61,7 @@ class ForecastTrainingConfig:
     max_train_rows: int = 2_000_000
     params: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
+    daily_calibration_days: int = 35
 
     @classmethod
     def from_settings(cls, settings: Any) -> ForecastTrainingConfig:
@@ -81,7 +84,7 @@ class ForecastTrainingConfig:
         """The training windows of ``resolution`` (the daily model gets a longer calibration window)."""
         if resolution == "daily":
             return TrainingWindows(
-                calibration_days=max(self.calibration_days, 35),
+                calibration_days=max(self.calibration_days, self.daily_calibration_days),
                 max_train_rows=max(self.max_train_rows // 2, 1_000),
                 min_history_days=self.min_history_days,
                 seed=self.seed,
@@ -91,6 +94,32 @@ class ForecastTrainingConfig:
             max_train_rows=self.max_train_rows,
             min_history_days=self.min_history_days,
             seed=self.seed,
+        )
+
+    def fitted_to(self, panel: HourlyPanel) -> ForecastTrainingConfig:
+        """This config, with the backtest and calibration windows shortened when ``panel`` spans too few days
+        for them (a quarter of the span each): real data may hold a few weeks only. The cold-start threshold then
+        drops to a week at most, so that the calibration window holds warm rows (the baselines need a week).
+
+        Raises:
+            ValueError: the data spans fewer than :data:`MIN_SPAN_DAYS` days.
+        """
+        first, last = panel_dates(panel)
+        span = last - first + 1
+        needed = self.backtest_days + max(self.calibration_days, self.daily_calibration_days) + 8
+        if span >= needed:
+            return self
+        if span < MIN_SPAN_DAYS:
+            raise ValueError(
+                f"too little history: the data spans {span} days; training and a backtest need {MIN_SPAN_DAYS}"
+            )
+        quarter = span // 4
+        return replace(
+            self,
+            backtest_days=max(3, min(self.backtest_days, quarter)),
+            calibration_days=max(4, min(self.calibration_days, quarter)),
+            daily_calibration_days=max(4, min(self.daily_calibration_days, quarter)),
+            min_history_days=min(self.min_history_days, 7.0),
         )
 
     def plan(self, panel: HourlyPanel, resolution: str = "hourly") -> BacktestPlan:

@@ -65,6 +65,7 @@ def promote_forecast(settings: Any, progress: Progress | None = None) -> Promoti
     config = ForecastTrainingConfig.from_settings(settings.training.forecast)
     say("loading the curated data")
     panel = HourlyPanel.from_frames(*load_frames(lake_of(settings)))
+    config = config.fitted_to(panel)
     say("backtesting the challenger, the champion and the baselines")
     scores = _day_ahead_scores(panel, config, configs)
     gate = PromotionGate(margin=settings.training.forecast.promotion_margin)

@@ -107,6 +107,7 @@ def train_forecast(
     say("loading the curated data")
     hourly, homes = load_frames(lake)
     panel = HourlyPanel.from_frames(hourly, homes)
+    config = config.fitted_to(panel)
     configure_tracking(settings.training)
     name = registered_model_name(settings.training, FAMILY)
     experiment = experiment_id(settings.training, FAMILY)
@@ -158,6 +159,7 @@ def evaluate_forecast(
     lake = lake_of(settings)
     say("loading the curated data")
     panel = HourlyPanel.from_frames(*load_frames(lake))
+    config = config.fitted_to(panel)
     with mlflow.start_run(
         experiment_id=experiment_id(settings.training, FAMILY), run_name="evaluate-forecast"
     ) as run:
