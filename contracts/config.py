@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from contracts.feature_settings import FeatureStoreSettings
+from contracts.serving_settings import ServingSettings
 from contracts.training_settings import TrainingSettings
 
 CONFIG_ENV_VAR = "ELIQ_CONFIG"
@@ -96,6 +97,7 @@ class Settings(BaseSettings):
     prep: PrepSettings = Field(default_factory=PrepSettings)
     features: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -300,9 +300,7 @@ def settle_counts(lake: Lake, manifest: pd.DataFrame, changed: set[Source]) -> N
     key = manifest["source"] + "\x00" + manifest["source_file"]
     lost = _counts(key.map(series))
     manifest.loc[active, "rows_processed"] = (staged - lost)[active]
-    manifest.loc[active, "rows_quarantined"] = (
-        _counts(manifest["rows_in"]) - staged + lost
-    )[active]
+    manifest.loc[active, "rows_quarantined"] = (_counts(manifest["rows_in"]) - staged + lost)[active]
     del changed
 
 

@@ -306,7 +306,10 @@ def test_cli_tunes_then_trains_with_the_tuned_parameters_and_shows_the_registry(
 
 @pytest.mark.parametrize(
     ("days", "trains"),
-    [pytest.param(20, True, id="three-weeks-trains"), pytest.param(10, False, id="ten-days-is-a-clear-error")],
+    [
+        pytest.param(20, True, id="three-weeks-trains"),
+        pytest.param(10, False, id="ten-days-is-a-clear-error"),
+    ],
 )
 def test_a_few_weeks_of_history_train_with_shortened_windows(tmp_path, days, trains):
     from training.steps.forecast_train import train_forecast

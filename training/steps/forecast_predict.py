@@ -11,10 +11,12 @@ Invariants:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from contracts.forecast_model_io import model_input_frame
@@ -78,19 +80,28 @@ def predict_forecast(
         raise RegistryError(f"{name} has no {alias!r} version: {hint}")
     lake = lake_of(settings)
     attributes = load_homes(lake)
-    chosen = _chosen_homes(lake, attributes, homes)
+    requested = None if homes is None else list(dict.fromkeys(homes))
     start, end = _window(issue_time) if issue_time else (_recent_start(lake), None)
+    history = load_hourly_frame(
+        lake, homes=requested, start=start, end=end
+    )  # one read; chunks are slices of it
+    with_readings = set(pd.unique(history[HOME_ID]))
+    if requested is not None:
+        _check_known(requested, set(attributes[HOME_ID]) | with_readings)
+    chosen = sorted(with_readings) if requested is None else requested  # homes without a profile included
     model = load_forecast_model(f"models:/{name}@{alias}")
+    starts = sorted(chosen)[::chunk_homes]  # the history is sorted by home: chunk k starts at its first home
+    bounds = np.searchsorted(history[HOME_ID].to_numpy(), [*starts, chr(0x10FFFF)])
     parts = []
-    for first in range(0, len(chosen), chunk_homes):
-        chunk = chosen[first : first + chunk_homes]
-        hourly = load_hourly_frame(lake, homes=chunk, start=start, end=end)
-        if hourly.empty:
-            continue
-        frame = model_input_frame(hourly, attributes[attributes[HOME_ID].isin(chunk)])
-        parts.append(model.predict(frame, params={"issue_time": issue_time or "", "resolution": resolution}))
+    for index, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        hourly = history.iloc[lo:hi]
+        if not hourly.empty:
+            chunk = pd.unique(hourly[HOME_ID])
+            frame = model_input_frame(hourly, attributes[attributes[HOME_ID].isin(chunk)])
+            params = {"issue_time": issue_time or "", "resolution": resolution}
+            parts.append(model.predict(frame, params=params))
         if progress:
-            progress(min(first + chunk_homes, len(chosen)), len(chosen))
+            progress(min((index + 1) * chunk_homes, len(chosen)), len(chosen))
     if not parts:
         raise ValueError(f"no curated readings for the homes asked for between {start} and {end}")
     forecasts = pd.concat(parts, ignore_index=True)
@@ -98,14 +109,10 @@ def predict_forecast(
     return PredictionOutcome(forecasts, name, version.version, alias)
 
 
-def _chosen_homes(lake: Any, attributes: pd.DataFrame, homes: Sequence[str] | None) -> list[str]:
-    if homes is None:
-        return sorted(attributes[HOME_ID].unique())
-    known = set(attributes[HOME_ID])
+def _check_known(homes: list[str], known: set[str]) -> None:
     unknown = [h for h in homes if h not in known]
     if unknown:
         raise KeyError(f"unknown homes: {unknown[:10]}{' …' if len(unknown) > 10 else ''}")
-    return list(dict.fromkeys(homes))
 
 
 def _recent_start(lake: Any) -> pd.Timestamp | None:
