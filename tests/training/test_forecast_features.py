@@ -100,3 +100,21 @@ def test_home_without_weather_gets_nan_weather_features_and_finite_calendar():
     blind = rows.home == 2
     assert X.loc[blind, "temp_c"].isna().all() and X.loc[~blind, "temp_c"].notna().all()
     assert X.loc[blind, ["hour_local", "kwh_mean_168h"]].notna().all().all()
+
+
+def test_exponential_smoothing_per_home_loop_equals_the_vectorised_recursion():
+    from training.forecast.weather_inputs import _SCALAR_ROWS, exponential_smoothing
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(4 * _SCALAR_ROWS, 300)).astype(np.float32)
+    values[rng.random(values.shape) < 0.2] = np.nan  # gaps hold the state
+    values[:, :5] = np.nan  # no state before the first value
+    vectorised = exponential_smoothing(values, 12.0)  # more rows than the loop's limit
+    looped = np.concatenate(
+        [
+            exponential_smoothing(values[i : i + _SCALAR_ROWS], 12.0)
+            for i in range(0, len(values), _SCALAR_ROWS)
+        ]
+    )
+    np.testing.assert_array_equal(vectorised, looped)
+    assert np.isnan(looped[:, :5]).all() and not np.isnan(looped[:, 20:]).any()

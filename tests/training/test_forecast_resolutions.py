@@ -133,3 +133,17 @@ def test_a_prepared_lake_loads_into_a_panel_and_forecasts(small_demo, tmp_path):
     out = model.forecast(panel, int(date_ordinal("2025-02-05")[0]))
     assert out.hourly["home_id"].nunique() == panel.n_homes
     assert np.isfinite(out.hourly["kwh_p50"]).all()
+
+
+@pytest.mark.parametrize(
+    "products",
+    [pytest.param(("hourly",), id="hourly-only"), pytest.param(("hourly", "daily"), id="without-monthly")],
+)
+def test_asking_for_fewer_products_gives_the_same_numbers(panel, fitted, forecasts, products):
+    fewer = fitted.forecast(panel, int(date_ordinal(ISSUE_DAY)[0]), products=products)
+    pd.testing.assert_frame_equal(fewer.hourly, forecasts.hourly)
+    if "daily" in products:
+        pd.testing.assert_frame_equal(fewer.daily, forecasts.daily)
+    else:
+        assert fewer.daily["lead_d"].max() <= 2  # only the days the hourly window reconciles with
+    assert fewer.monthly.empty

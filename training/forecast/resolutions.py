@@ -98,6 +98,7 @@ class MultiResolutionForecaster:
         issue_date: int,
         homes: list[str] | None = None,
         issue_time_h: float | None = None,
+        products: tuple[str, ...] = ("hourly", "daily", "monthly"),
     ) -> ResolutionForecasts:
         """Forecasts issued on local date ``issue_date`` for ``homes`` (all by default).
 
@@ -108,22 +109,28 @@ class MultiResolutionForecaster:
             issue_time_h: local clock time of issue [h]; ``None`` is the schedule's. Another time than the one
                 trained on works (the features are built for it), but the calibration was measured at the
                 trained one.
+            products: the resolutions wanted. The hourly forecasts are the same whatever the others: with
+                ``("hourly",)`` only the daily rows of the hourly window are forecast (to reconcile with) and the
+                daily and monthly frames hold just those rows / nothing; the daily product is the same with or
+                without ``monthly``.
         """
         schedule = (
             self.schedule if issue_time_h is None else replace(self.schedule, issue_time_h=issue_time_h)
         )
         hourly_resolution = HourlyResolution(schedule, self.weather)
-        daily_resolution = DailyResolution(schedule, self.weather, days=MAX_DAILY_LEAD_D)
+        days = schedule.hourly_days if set(products) == {"hourly"} else MAX_DAILY_LEAD_D
+        daily_resolution = DailyResolution(schedule, self.weather, days=days)
         home = np.arange(panel.n_homes) if homes is None else panel.home_index(homes)
         dates = np.full(len(home), issue_date, dtype=np.int64)
         hourly = self._predict(hourly_resolution, panel, home, dates)
         daily = self._predict(daily_resolution, panel, home, dates)
         daily = daily[daily["local_date"] <= _daily_end(daily, issue_date, schedule.daily_days)]
         hourly = reconcile_hourly(hourly, daily)
-        monthly = monthly_totals(panel, home, dates, schedule, hourly, daily)
+        wanted = "monthly" in products
+        totals = monthly_totals(panel, home, dates, schedule, hourly, daily) if wanted else pd.DataFrame()
         product = hourly["local_date"] > _as_date(issue_date)
         return ResolutionForecasts(
-            hourly[product].reset_index(drop=True), daily.reset_index(drop=True), monthly
+            hourly[product].reset_index(drop=True), daily.reset_index(drop=True), totals
         )
 
     def _predict(

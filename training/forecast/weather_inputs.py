@@ -12,6 +12,7 @@ Invariants:
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import numpy as np
@@ -118,6 +119,10 @@ def exponential_smoothing(array: np.ndarray, tau_h: float) -> np.ndarray:
         The value at hour ``j`` depends on hours ``<= j`` only.
     """
     alpha = 1.0 - np.exp(-1.0 / tau_h)
+    if array.shape[0] <= _SCALAR_ROWS:
+        return np.array([_smoothed_row(row, alpha) for row in array.tolist()], dtype=np.float32).reshape(
+            array.shape
+        )
     out = np.full(array.shape, np.nan, dtype=np.float32)
     state = array[:, 0].astype(np.float64)
     for j in range(array.shape[1]):  # a recursion in time, vectorised over homes
@@ -126,4 +131,20 @@ def exponential_smoothing(array: np.ndarray, tau_h: float) -> np.ndarray:
             np.isnan(state), value, np.where(np.isnan(value), state, state + alpha * (value - state))
         )
         out[:, j] = state
+    return out
+
+
+_SCALAR_ROWS = 16  # up to this many homes a plain loop per home beats numpy's per-call overhead (serving)
+
+
+def _smoothed_row(row: list[float], alpha: float) -> list[float]:
+    """The recursion of :func:`exponential_smoothing` for one home, in float64 like the vectorised form."""
+    out = []
+    state = row[0] if row else math.nan
+    for value in row:
+        if math.isnan(state):
+            state = value
+        elif not math.isnan(value):
+            state = state + alpha * (value - state)
+        out.append(state)
     return out

@@ -44,7 +44,8 @@ def predict_frame(
         raise ValueError(f"resolution must be one of {[*RESOLUTIONS, 'all']}, not {resolution!r}")
     panel = panel_from_model_input(model_input)
     issue_date, issue_time_h = issue_of(panel, params["issue_time"])
-    forecasts = forecaster.forecast(panel, issue_date, issue_time_h=issue_time_h)
+    products = RESOLUTIONS if resolution == "all" else (resolution,)  # fewer products, the same numbers
+    forecasts = forecaster.forecast(panel, issue_date, issue_time_h=issue_time_h, products=products)
     return forecast_output_frame(forecasts, RESOLUTIONS if resolution == "all" else (resolution,))
 
 
