@@ -60,10 +60,10 @@ def register(settings: Any, train_homes: int) -> tuple[Any, Any, float]:
     from training.integrations.mlflow_forecast_model import log_forecast_model
     from training.integrations.mlflow_registry import make_challenger, set_champion
     from training.integrations.mlflow_tracking import configure_tracking, experiment_id
-    from training.steps.forecast_train import input_example, lake_of, load_frames
+    from training.steps.forecast_train import input_example, load_frames
 
     started = time.perf_counter()
-    hourly, homes = load_frames(lake_of(settings))
+    hourly, homes = load_frames(settings)
     chosen = sorted(hourly["home_id"].unique())[:train_homes]
     from training.forecast.frames import HourlyPanel
 

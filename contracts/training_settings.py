@@ -6,7 +6,7 @@ Nested keys follow the rest of the configuration: ``ELIQ_TRAINING__TRACKING_URI=
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,9 @@ class ForecastTrainingSettings(_Frozen):
     """The consumption forecast: what is trained, how it is backtested and when it may be promoted.
 
     Attributes:
+        source: where training reads the hourly history: ``feast`` (``forecast_v1``'s point-in-time historical
+            features; needs ``eliq features build`` and ``apply``) or ``curated`` (the curated tables those
+            features are built from, read directly: faster, and no feature store needed).
         issue_time_h: local clock time forecasts are issued at [h after midnight], e.g. 10.0.
         min_history_days: homes with less history at issue get the cold-start forecast [d].
         backtest_days: the rolling-origin backtest covers the last this many days of data [d].
@@ -33,6 +36,7 @@ class ForecastTrainingSettings(_Frozen):
         report_homes: homes plotted in the evaluation report.
     """
 
+    source: Literal["feast", "curated"] = "curated"
     issue_time_h: float = Field(default=10.0, ge=0, lt=24)
     min_history_days: float = Field(default=14.0, ge=0)
     backtest_days: int = Field(default=28, ge=2)

@@ -324,3 +324,48 @@ def test_a_few_weeks_of_history_train_with_shortened_windows(tmp_path, days, tra
     outcome = train_forecast(settings)
     assert outcome.version == "1"
     assert outcome.comparison["rows"].min() > 0
+
+
+@pytest.fixture(scope="module")
+def small_feature_lake(small_demo, tmp_path_factory):
+    """The small sample data through `eliq prep run`, `features build` and `features apply`."""
+    from data_prep.run import run_prep
+    from features.store import FeatureStoreAdapter
+    from features.transforms.build import build_feature_tables
+    from tests.conftest import settings_for
+
+    root = tmp_path_factory.mktemp("feature_lake") / "lake"
+    settings = settings_for(str(root))
+    run_prep(str(small_demo), settings)
+    lake = Lake(str(root))
+    build_feature_tables(lake, settings.prep.n_buckets)
+    FeatureStoreAdapter.from_settings(settings).apply()
+    return settings, lake
+
+
+def test_training_through_the_feature_store_reads_the_same_history_as_the_curated_zone(small_feature_lake):
+    from training.forecast.frames import load_hourly_frame
+    from training.integrations.feast_history import hourly_frame_from_feature_store
+    from training.steps.forecast_train import load_frames
+
+    settings, lake = small_feature_lake
+    curated = load_hourly_frame(lake)
+    served = hourly_frame_from_feature_store(settings, curated[["home_id", "ts"]])
+    both = curated.merge(served, on=["home_id", "ts"], suffixes=("", "_feast"))
+    assert len(both) == len(curated)
+    np.testing.assert_allclose(both["kwh_feast"], both["kwh"], rtol=1e-6, equal_nan=True)
+    first_hour = both.groupby("home_id")["ts"].transform("min") == both["ts"]
+    rest = both[~first_hour]  # a home's first hour has no weather through the store (see feast_history)
+    np.testing.assert_allclose(rest["temp_c_feast"], rest["temp_c"], rtol=1e-6, equal_nan=True)
+    assert rest["temp_c_feast"].notna().any()
+    feast_settings = settings.model_copy(
+        update={
+            "training": settings.training.model_copy(
+                update={"forecast": settings.training.forecast.model_copy(update={"source": "feast"})}
+            )
+        }
+    )
+    hourly, _ = load_frames(feast_settings)
+    assert set(hourly.columns) >= {"home_id", "ts", "kwh", "temp_c", "ghi_w_m2"} and len(hourly) == len(
+        curated
+    )

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from training.forecast.promotion import CHALLENGER, CHAMPION, PromotionDecision
-from training.steps.forecast_train import FAMILY, Progress, lake_of, load_frames, model_params
+from training.steps.forecast_train import FAMILY, Progress, load_frames, model_params
 
 HEADLINE_GROUP = "day+1"
 
@@ -64,7 +64,7 @@ def promote_forecast(settings: Any, progress: Progress | None = None) -> Promoti
         configs[CHAMPION] = model_params(champion.run_id)
     config = ForecastTrainingConfig.from_settings(settings.training.forecast)
     say("loading the curated data")
-    panel = HourlyPanel.from_frames(*load_frames(lake_of(settings)))
+    panel = HourlyPanel.from_frames(*load_frames(settings))
     config = config.fitted_to(panel)
     say("backtesting the challenger, the champion and the baselines")
     scores = _day_ahead_scores(panel, config, configs)

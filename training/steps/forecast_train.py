@@ -20,8 +20,9 @@ from typing import Any
 
 import pandas as pd
 
+from contracts.schemas import HOME_ID, TS
 from contracts.storage import Lake
-from training.forecast.frames import HourlyPanel, load_homes, load_hourly_frame
+from training.forecast.frames import PANEL_VALUES, HourlyPanel, load_homes, load_hourly_frame
 
 FAMILY = "forecast"
 FEATURE_SERVICE = "forecast_v1"
@@ -30,6 +31,7 @@ EXAMPLE_HOMES = 2
 EXAMPLE_DAYS = 21
 PROPHET_REFIT_DAYS = 7
 Progress = Callable[[str], None]
+HOURLY_COLUMNS = (HOME_ID, TS, *PANEL_VALUES)
 
 
 @dataclass
@@ -64,13 +66,20 @@ def lake_of(settings: Any) -> Lake:
     return Lake.from_settings(settings.storage)
 
 
-def load_frames(lake: Lake) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The curated hourly long frame and home attributes; raises ``FileNotFoundError`` before ``eliq prep run``."""
-    hourly = load_hourly_frame(lake)
+def load_frames(settings: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The hourly long frame (from ``training.forecast.source``: the feature store or the curated zone) and the home
+    attributes; raises ``FileNotFoundError`` before ``eliq prep run``."""
+    lake = lake_of(settings)
+    through_feast = settings.training.forecast.source == "feast"
+    hourly = load_hourly_frame(lake, columns=(HOME_ID, TS) if through_feast else HOURLY_COLUMNS)
     if hourly.empty:
         raise FileNotFoundError(
             f"no curated hourly data under {lake.root}: run `eliq prep run --input …` first"
         )
+    if through_feast:
+        from training.integrations.feast_history import hourly_frame_from_feature_store
+
+        hourly = hourly_frame_from_feature_store(settings, hourly)
     return hourly, load_homes(lake)
 
 
@@ -105,14 +114,14 @@ def train_forecast(
         config = ForecastTrainingConfig(**{**asdict(config), "params": {**config.params, **params}})
     lake = lake_of(settings)
     say("loading the curated data")
-    hourly, homes = load_frames(lake)
+    hourly, homes = load_frames(settings)
     panel = HourlyPanel.from_frames(hourly, homes)
     config = config.fitted_to(panel)
     configure_tracking(settings.training)
     name = registered_model_name(settings.training, FAMILY)
     experiment = experiment_id(settings.training, FAMILY)
     with mlflow.start_run(experiment_id=experiment, run_name="train-forecast") as run:
-        _log_context(lake, panel, config, "train")
+        _log_context(lake, panel, config, "train", settings.training.forecast.source)
         outcome = _backtest_and_report(settings, panel, config.params, config, say, report_dir)
         started = time.perf_counter()
         say("fitting the deployable model on all data")
@@ -158,12 +167,12 @@ def evaluate_forecast(
     config = ForecastTrainingConfig(**{**asdict(config), "params": params})
     lake = lake_of(settings)
     say("loading the curated data")
-    panel = HourlyPanel.from_frames(*load_frames(lake))
+    panel = HourlyPanel.from_frames(*load_frames(settings))
     config = config.fitted_to(panel)
     with mlflow.start_run(
         experiment_id=experiment_id(settings.training, FAMILY), run_name="evaluate-forecast"
     ) as run:
-        _log_context(lake, panel, config, "evaluate")
+        _log_context(lake, panel, config, "evaluate", settings.training.forecast.source)
         mlflow.set_tags(
             {"evaluated_model": name, "evaluated_version": version.version, "evaluated_alias": alias}
         )
@@ -179,7 +188,7 @@ def model_params(run_id: str) -> dict[str, Any]:
     return dict(mlflow.artifacts.load_dict(f"runs:/{run_id}/{PARAMS_ARTIFACT}"))
 
 
-def _log_context(lake: Lake, panel: HourlyPanel, config: Any, kind: str) -> None:
+def _log_context(lake: Lake, panel: HourlyPanel, config: Any, kind: str, source: str) -> None:
     """Parameters, lineage tags and the model parameters' artifact of the active run."""
     import mlflow
 
@@ -194,6 +203,7 @@ def _log_context(lake: Lake, panel: HourlyPanel, config: Any, kind: str) -> None
             "family": FAMILY,
             "step": kind,
             "feature_service": FEATURE_SERVICE,
+            "training_source": source,
             "git_commit": git_commit(),
             "data_snapshot": data_snapshot_id(lake),
             "lake": lake.root,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from training.steps.forecast_train import FAMILY, lake_of, load_frames
+from training.steps.forecast_train import FAMILY, load_frames
 
 STUDY_NAME = "forecast-global-lightgbm-hourly"
 
@@ -54,7 +54,7 @@ def tune_forecast(
     config = ForecastTrainingConfig.from_settings(settings.training.forecast)
     tuning = settings.training.tuning
     storage = tuning_storage(settings.training)
-    panel = HourlyPanel.from_frames(*load_frames(lake_of(settings)))
+    panel = HourlyPanel.from_frames(*load_frames(settings))
     configure_tracking(settings.training)
     with mlflow.start_run(experiment_id=experiment_id(settings.training, FAMILY), run_name="tune-forecast"):
         mlflow.set_tags(
