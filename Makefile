@@ -60,6 +60,7 @@ bench: env  ## every benchmark; figures are printed and written to benchmarks/re
 	$(RUN) python -m benchmarks.bench_forecast --homes 1000
 	$(RUN) python -m benchmarks.bench_forecast_real
 	$(RUN) python -m benchmarks.bench_predict
+	$(RUN) python -m benchmarks.bench_serving
 
 clean:  ## remove generated data and environments
 	rm -rf $(DEMO_DIR) data .venv $(BOOT) .pytest_cache .mypy_cache .ruff_cache
