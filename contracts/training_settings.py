@@ -84,3 +84,10 @@ class TrainingSettings(_Frozen):
     registry_prefix: str = "eliq"
     forecast: ForecastTrainingSettings = Field(default_factory=ForecastTrainingSettings)
     tuning: TuningSettings = Field(default_factory=TuningSettings)
+
+    def backend_uri(self) -> str:
+        """``tracking_uri`` as MLflow's SQLAlchemy store needs it: a plain ``postgresql://`` gets the psycopg 3 driver
+        this project ships (SQLAlchemy would look for psycopg2, which is not installed); other URIs unchanged."""
+        if self.tracking_uri.startswith("postgresql://"):
+            return "postgresql+psycopg://" + self.tracking_uri.removeprefix("postgresql://")
+        return self.tracking_uri

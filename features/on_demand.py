@@ -111,30 +111,11 @@ def sun_elevation_deg(ts_utc: pd.Series, lat_deg: np.ndarray, lon_deg: np.ndarra
     """
     # The sun's declination and the equation of time depend on the instant only: compute them once per instant.
     inverse, instants = pd.factorize(_utc_ns(ts_utc))
-    days = instants // _NS_PER_DAY
-    year_start = days.astype("datetime64[D]").astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
-    hour = (instants % _NS_PER_DAY) / _NS_PER_HOUR
-    gamma = 2.0 * np.pi / 365.0 * (days - year_start + (hour - 12.0) / 24.0)
-    eq_time_min = 229.18 * (
-        0.000075
-        + 0.001868 * np.cos(gamma)
-        - 0.032077 * np.sin(gamma)
-        - 0.014615 * np.cos(2 * gamma)
-        - 0.040849 * np.sin(2 * gamma)
-    )
-    declination = (
-        0.006918
-        - 0.399912 * np.cos(gamma)
-        + 0.070257 * np.sin(gamma)
-        - 0.006758 * np.cos(2 * gamma)
-        + 0.000907 * np.sin(2 * gamma)
-        - 0.002697 * np.cos(3 * gamma)
-        + 0.00148 * np.sin(3 * gamma)
-    )
-    solar_min_utc = (hour * 60.0 + eq_time_min)[inverse]
+    greenwich_min, sin_declination, cos_declination = sun_at_instants(instants)
+    solar_min_utc = greenwich_min[inverse]
     hour_angle = np.radians((solar_min_utc + 4.0 * np.asarray(lon_deg, dtype=np.float64)) / 4.0 - 180.0)
     lat = np.radians(np.asarray(lat_deg, dtype=np.float64))
-    sin_decl, cos_decl = np.sin(declination)[inverse], np.cos(declination)[inverse]
+    sin_decl, cos_decl = sin_declination[inverse], cos_declination[inverse]
     cos_zenith = np.sin(lat) * sin_decl + np.cos(lat) * cos_decl * np.cos(hour_angle)
     return np.asarray(90.0 - np.degrees(np.arccos(np.clip(cos_zenith, -1.0, 1.0))))
 
@@ -159,3 +140,29 @@ def daylight_columns(target_ts: pd.Series, lat: pd.Series, lon: pd.Series) -> pd
     return pd.DataFrame(
         {"daylight": daylight.astype(np.int64), "sun_elevation_deg": elevation}, index=target_ts.index
     )
+
+
+def sun_at_instants(instants: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Solar time at the Greenwich meridian [min] and the sine and cosine of the sun's declination, per instant
+    [ns since the Unix epoch, UTC] (NOAA's series in the fractional year)."""
+    days = instants // _NS_PER_DAY
+    year_start = days.astype("datetime64[D]").astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
+    hour = (instants % _NS_PER_DAY) / _NS_PER_HOUR
+    gamma = 2.0 * np.pi / 365.0 * (days - year_start + (hour - 12.0) / 24.0)
+    eq_time_min = 229.18 * (
+        0.000075
+        + 0.001868 * np.cos(gamma)
+        - 0.032077 * np.sin(gamma)
+        - 0.014615 * np.cos(2 * gamma)
+        - 0.040849 * np.sin(2 * gamma)
+    )
+    declination = (
+        0.006918
+        - 0.399912 * np.cos(gamma)
+        + 0.070257 * np.sin(gamma)
+        - 0.006758 * np.cos(2 * gamma)
+        + 0.000907 * np.sin(2 * gamma)
+        - 0.002697 * np.cos(3 * gamma)
+        + 0.00148 * np.sin(3 * gamma)
+    )
+    return hour * 60.0 + eq_time_min, np.sin(declination), np.cos(declination)

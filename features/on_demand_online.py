@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from features.on_demand import UNKNOWN, _holiday_days, country_timezone
+from features.on_demand import UNKNOWN, _holiday_days, country_timezone, sun_at_instants
 
 _NS_PER_HOUR = 3_600 * 10**9
 _NS_PER_DAY = 24 * _NS_PER_HOUR
@@ -115,30 +115,9 @@ def daylight_twin(target_ns: int, inputs: Mapping[str, Sequence[Any]]) -> dict[s
 def _sun_at(instant_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Solar time at the Greenwich meridian [min] and the sine and cosine of the sun's declination at an instant.
 
-    One-element arrays, computed with exactly the operations of :func:`features.on_demand.sun_elevation_deg`.
+    One-element arrays, from :func:`features.on_demand.sun_at_instants` (the same operations as the Feast view).
     """
-    instants = np.array([instant_ns], dtype=np.int64)
-    days = instants // _NS_PER_DAY
-    year_start = days.astype("datetime64[D]").astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
-    hour = (instants % _NS_PER_DAY) / _NS_PER_HOUR
-    gamma = 2.0 * np.pi / 365.0 * (days - year_start + (hour - 12.0) / 24.0)
-    eq_time_min = 229.18 * (
-        0.000075
-        + 0.001868 * np.cos(gamma)
-        - 0.032077 * np.sin(gamma)
-        - 0.014615 * np.cos(2 * gamma)
-        - 0.040849 * np.sin(2 * gamma)
-    )
-    declination = (
-        0.006918
-        - 0.399912 * np.cos(gamma)
-        + 0.070257 * np.sin(gamma)
-        - 0.006758 * np.cos(2 * gamma)
-        + 0.000907 * np.sin(2 * gamma)
-        - 0.002697 * np.cos(3 * gamma)
-        + 0.00148 * np.sin(3 * gamma)
-    )
-    return hour * 60.0 + eq_time_min, np.sin(declination), np.cos(declination)
+    return sun_at_instants(np.array([instant_ns], dtype=np.int64))
 
 
 # The on-demand views of features/definitions.py that the fast online reader can compute, by view name. A service

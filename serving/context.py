@@ -80,7 +80,7 @@ class ServingContext:
         )
         context._homes_signature = context._curated_signature()
         context.features, context.online_readers, context.feature_store_error = open_feature_store(settings)
-        configure_registry(settings.training.tracking_uri)
+        configure_registry(settings.training)
         for name in family_names or _all_families():
             family = family_class(name)(context)
             family.refresh()

@@ -12,20 +12,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from contracts.training_settings import TrainingSettings
+
 log = logging.getLogger(__name__)
 
 
-def configure_registry(tracking_uri: str) -> str:
-    """Point MLflow's tracking and registry at ``tracking_uri`` (``training.tracking_uri`` of the settings).
-
-    A plain ``postgresql://`` URI gets the psycopg 3 driver this project ships (SQLAlchemy would look for psycopg2).
-    """
+def configure_registry(training: TrainingSettings) -> str:
+    """Point MLflow's tracking and registry at the settings' backend (``training.backend_uri()``)."""
     import mlflow
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    uri = tracking_uri
-    if uri.startswith("postgresql://"):
-        uri = "postgresql+psycopg://" + uri.removeprefix("postgresql://")
+    uri = training.backend_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri

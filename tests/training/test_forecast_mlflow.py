@@ -43,14 +43,16 @@ FORECAST = {
 
 def write_curated(root: Path, hourly: pd.DataFrame, homes: pd.DataFrame) -> None:
     """Synthetic frames in the curated zone's layout (what `eliq prep run` writes)."""
+    import pyarrow as pa
+
     lake = Lake(str(root))
     lake.write_table(
         lake.path(Zone.CURATED, "consumption_hourly", "bucket=000", "part-0.parquet"),
-        __import__("pyarrow").Table.from_pandas(hourly, preserve_index=False),
+        pa.Table.from_pandas(hourly, preserve_index=False),
     )
     lake.write_table(
         lake.path(Zone.CURATED, "homes", "homes.parquet"),
-        __import__("pyarrow").Table.from_pandas(homes, preserve_index=False),
+        pa.Table.from_pandas(homes, preserve_index=False),
     )
 
 

@@ -224,22 +224,6 @@ def run_prophet_backtest(
     return result
 
 
-def prophet_backtest(
-    panel: HourlyPanel,
-    plan: BacktestPlan,
-    resolution: HourlyResolution | None = None,
-    homes: Sequence[int] | Sequence[str] | np.ndarray | None = None,
-    train_days: int = DEFAULT_TRAIN_DAYS,
-    params: dict[str, Any] | None = None,
-    weather: WeatherForecastSource | None = None,
-    refit_every_days: int | None = None,
-) -> pd.DataFrame:
-    """The forecasts of :func:`run_prophet_backtest`, to concatenate with ``run_backtest(...).forecasts``."""
-    return run_prophet_backtest(
-        panel, plan, resolution, homes, train_days, params, weather, refit_every_days
-    ).forecasts
-
-
 def local_wall_clock(panel: HourlyPanel, home: np.ndarray, hour: np.ndarray) -> np.ndarray:
     """Local wall-clock start of axis hours, tz-naive (the autumn repeated hour appears twice) [datetime64]."""
     date = panel.calendar.at("local_date", home, hour).astype(np.int64)

@@ -21,19 +21,11 @@ def configure_tracking(training: Any) -> str:
     import mlflow
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per tiny download is noise
-    uri = sqlalchemy_uri(training.tracking_uri)
+    uri = str(training.backend_uri())
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    return uri
-
-
-def sqlalchemy_uri(uri: str) -> str:
-    """``uri`` with a plain ``postgresql://`` scheme given the psycopg 3 driver that this project ships (SQLAlchemy
-    would otherwise look for psycopg2, which is not installed); other URIs unchanged."""
-    if uri.startswith("postgresql://"):
-        return "postgresql+psycopg://" + uri.removeprefix("postgresql://")
     return uri
 
 

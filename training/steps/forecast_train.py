@@ -274,17 +274,17 @@ def _with_prophet(panel: HourlyPanel, config: Any, hourly: Any, n_homes: int) ->
     from dataclasses import replace
 
     from training.forecast.forecast_sets import HourlyResolution
-    from training.forecast.prophet_baseline import prophet_backtest, sample_homes
+    from training.forecast.prophet_baseline import run_prophet_backtest, sample_homes
 
     homes = sample_homes(panel, n_homes, seed=config.seed)
     # Prophet has no recent-consumption inputs: it follows the level only by refitting (weekly here)
-    rows = prophet_backtest(
+    rows = run_prophet_backtest(
         panel,
         config.plan(panel),
         HourlyResolution(config.schedule()),
         homes,
         refit_every_days=PROPHET_REFIT_DAYS,
-    )
+    ).forecasts
     return replace(hourly, forecasts=pd.concat([hourly.forecasts, rows], ignore_index=True))
 
 
