@@ -23,6 +23,8 @@ HEAVY = [
     "prophet",
     "feast",
     "bentoml",
+    "fastapi",
+    "openpyxl",
     "evidently",
     "azure.ai.ml",
 ]
