@@ -49,6 +49,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -220,12 +221,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(config: str, log: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+def served(config: str, log: Path, workers: int = 1) -> Iterator[tuple[str, dict[str, Any]]]:
     """``bentoml serve`` of the service on a free loopback port, ready; yields (base URL, ``/readyz`` report).
     The server runs in its own process group, stopped (SIGTERM, then SIGKILL after 30 s) on the way out."""
     port = free_port()
     command = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", "127.0.0.1", "--port", str(port)]
-    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "ELIQ_CONFIG": str(Path(config).resolve())}
+    env = {
+        **os.environ,
+        "BENTOML_DO_NOT_TRACK": "true",
+        "ELIQ_CONFIG": str(Path(config).resolve()),
+        "BENTOML_CONFIG_OPTIONS": f"services.eliq.workers={workers}",  # what `eliq serve --workers` sets
+    }
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*command, "--working-dir", str(REPO_ROOT)],
@@ -237,7 +243,8 @@ def served(config: str, log: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         )
     try:
         base = f"http://127.0.0.1:{port}"
-        yield base, _wait_until_ready(process, base, log)
+        ready = _wait_until_ready(process, base, log)
+        yield base, {**ready, "warming_s": _wait_until_warm(base)}
     finally:
         print("stopping the server …", flush=True)
         os.killpg(process.pid, signal.SIGTERM)
@@ -266,6 +273,23 @@ def _wait_until_ready(process: subprocess.Popen, base: str, log: Path) -> dict[s
     raise RuntimeError(f"not ready after {STARTUP_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
 
 
+def _wait_until_warm(base: str) -> float:
+    """Wait until the service has stored every home's hourly forecast (``serving.warm_forecasts``); returns how
+    long that took after ``/readyz`` first answered 200 [s]."""
+    import httpx
+
+    started = time.monotonic()
+    while time.monotonic() - started < STARTUP_TIMEOUT_S:
+        stored = httpx.get(f"{base}/readyz", timeout=10).json()["families"]["forecast"]["stored_forecasts"]
+        if not stored["warming"]:
+            print(
+                f"stored forecasts: {stored['entries']} after {time.monotonic() - started:.1f} s", flush=True
+            )
+            return round(time.monotonic() - started, 1)
+        time.sleep(0.5)
+    raise RuntimeError(f"the service was still computing forecasts after {STARTUP_TIMEOUT_S} s")
+
+
 def sample_forecast(base: str, world: BenchWorld) -> dict[str, Any]:
     """One forecast, checked: the model version, and the online store's view of the home (features from Feast)."""
     import httpx
@@ -278,7 +302,12 @@ def sample_forecast(base: str, world: BenchWorld) -> dict[str, Any]:
     home = document["homes"][0]
     if len(home["forecast"]) != FORECAST_BODY["horizon"]:
         raise RuntimeError(f"expected {FORECAST_BODY['horizon']} hours, got {len(home['forecast'])}")
-    return {"model": document["model"], "cold_start": home["cold_start"], "freshness": home["freshness"]}
+    return {
+        "model": document["model"],
+        "issue_time": home["issue_time"],
+        "cold_start": home["cold_start"],
+        "freshness": home["freshness"],
+    }
 
 
 # --- the load (runs in the second process) -------------------------------------------------------------------------
@@ -296,7 +325,7 @@ async def _run_plan(
 ) -> list[dict[str, Any]]:
     if warmup_s > 0:
         print(f"load: warm-up, {warmup_s:g} s …", flush=True)
-        for scenario in (plan[0], plan[-1]):  # a forecast and the batch
+        for scenario in (plan[0], plan[-1]):  # a stored forecast and the batch
             warmup = {**scenario, "concurrency": min(2, scenario["concurrency"]), "seconds": warmup_s / 2}
             await _closed_loop(base, api_key, home_ids, warmup)
     results = []
@@ -327,6 +356,8 @@ async def _closed_loop(
             content = None
             if scenario["method"] == "POST":
                 body = {**FORECAST_BODY, "home_ids": rng.sample(home_ids, homes)}
+                if scenario.get("issue_times"):  # a time no request asked for before: computed, not stored
+                    body["issue_time"] = rng.choice(scenario["issue_times"])
                 content = json.dumps(body).encode()
             started = time.perf_counter()
             try:
@@ -380,9 +411,20 @@ def summarise(
 # --- plan, targets, report ----------------------------------------------------------------------------------------
 
 
-def load_plan(concurrency: list[int], seconds: float, batch_homes: int) -> list[dict[str, Any]]:
-    """The forecast at each concurrency (and always at 10), healthz at 10 just before it, then the batch."""
+def load_plan(
+    concurrency: list[int], seconds: float, batch_homes: int, issue_time: str
+) -> list[dict[str, Any]]:
+    """The forecast at each concurrency (and always at 10), healthz at 10 just before it, the forecast computed
+    anew at 1 client, then the batch.
+
+    The stored forecasts are those issued at the default time; the computed scenario asks each request for an issue
+    time on one of the 28 days before ``issue_time``'s date at a random hour (672 times × the client's homes), so
+    that nearly every request misses the store and runs the model: the latency of a first request for a home.
+    """
     forecast = {"name": "forecast", "method": "POST", "path": "/forecast", "homes": 1, "seconds": seconds}
+    day = datetime.fromisoformat(issue_time).date()
+    times = [f"{day - timedelta(days=d)}T{h:02d}:00:00" for d in range(1, 29) for h in range(24)]
+    computed = {**forecast, "name": "forecast, computed", "concurrency": 1, "issue_times": times}
     healthz = {"name": "healthz", "method": "GET", "path": "/healthz", "homes": 0, "seconds": seconds}
     plan = [{**forecast, "concurrency": c} for c in concurrency if c != BASELINE_CLIENTS]
     at = sum(c < BASELINE_CLIENTS for c in concurrency)  # the plan is in the order of concurrency
@@ -391,7 +433,7 @@ def load_plan(concurrency: list[int], seconds: float, batch_homes: int) -> list[
         {**forecast, "concurrency": BASELINE_CLIENTS},
     ]
     batch = {**forecast, "name": f"batch {batch_homes}", "homes": batch_homes, "concurrency": 1}
-    return [*plan, batch]
+    return [*plan, computed, batch]
 
 
 def judge(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -447,6 +489,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="per scenario [s]")
     parser.add_argument("--concurrency", default="1,10,50", help="comma-separated client counts")
     parser.add_argument("--batch-homes", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=1, help="BentoML worker processes of the service")
     parser.add_argument("--warmup", type=float, default=10.0, help="unrecorded warm-up [s]")
     parser.add_argument(
         "--homes", type=int, default=250, help="sample homes (the largest client gets >= 100)"
@@ -479,9 +522,9 @@ def run(args: argparse.Namespace, concurrency: list[int], workdir: Path) -> dict
     sizes = {"homes": args.homes, "days": args.days, "seed": args.seed, "train_rows": args.train_rows}
     world = build_world(workdir, sizes)
     batch_homes = min(args.batch_homes, len(world.home_ids))
-    plan = load_plan(concurrency, args.seconds, batch_homes)
-    with served(world.config, workdir / "serve.log") as (base, ready):
+    with served(world.config, workdir / "serve.log", args.workers) as (base, ready):
         sample = sample_forecast(base, world)
+        plan = load_plan(concurrency, args.seconds, batch_homes, sample["issue_time"])
         with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
             job = pool.submit(run_plan, base, world.api_key, world.home_ids, plan, args.warmup)
             results = job.result()
@@ -493,7 +536,9 @@ def run(args: argparse.Namespace, concurrency: list[int], workdir: Path) -> dict
         "ready": ready,
         "sample_forecast": sample,
         "world": {**world.sizes, **described, "batch_homes": batch_homes, "setup_s": world.setup_s},
-        "note": f"one machine, {cores} cores shared by the load generator (1 process) and bentoml serve (1 worker)",
+        "note": f"one machine, {cores} cores shared by the load generator (1 process) and bentoml serve "
+        f"({args.workers} worker{'s' if args.workers > 1 else ''})",
+        "workers": args.workers,
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "cpu_count": cores,
         "machine": platform.machine(),

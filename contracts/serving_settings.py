@@ -23,6 +23,10 @@ class ServingSettings(BaseModel):
         history_days: days of curated history read before the issue date of a forecast [d]; 70 covers the
             longest lookback of any forecast feature.
         model_alias: the registry alias served (``champion``; ``challenger`` for a shadow deployment).
+        forecast_cache_entries: forecasts (one home, one resolution) kept in memory per worker; each is served
+            until its model version, the lake or the home's API inputs change; 0 computes every request anew.
+        warm_forecasts: compute every home's hourly forecast in the background after start-up, after a model
+            reload and after a prep run, so that clients find them stored.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -33,3 +37,5 @@ class ServingSettings(BaseModel):
     reload_interval_s: float = Field(default=30.0, ge=0)
     history_days: int = Field(default=70, ge=1, le=3_660)
     model_alias: str = Field(default="champion", pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
+    forecast_cache_entries: int = Field(default=200_000, ge=0)
+    warm_forecasts: bool = True

@@ -27,7 +27,11 @@ def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     A repeat with the same values is a ``duplicate``; with different values, a ``conflicting_duplicate``.
 
     Invariants:
-        "First" is the lowest (``ingest_seq``, ``line``): the result does not depend on the order files are read in.
+        - "First" is the lowest (``ingest_seq``, ``line``): the result does not depend on the order files are read
+          in.
+        - Home ids hold no control characters (:func:`data_prep.ingest.readings.row_checks` quarantines them as
+          ``malformed_row``): ``pd.factorize`` hashes object strings only up to a NUL, so ``"h1\\x00x"`` and ``"h1"``
+          would be one home here.
     """
     frame = frame.sort_values([HOME_ID, TS, "ingest_seq", "line"], kind="stable", ignore_index=True)
     homes = pd.factorize(frame[HOME_ID])[0]

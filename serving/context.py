@@ -85,7 +85,22 @@ class ServingContext:
             family = family_class(name)(context)
             family.refresh()
             context.families[name] = family
+        context.warm()
         return context
+
+    @property
+    def lake_token(self) -> Any:
+        """Changes whenever ``eliq prep run`` rewrote the curated zone (checked at each poll and reload)."""
+        return self._homes_signature
+
+    def warm(self) -> None:
+        """Let each family that stores its forecasts compute them in the background (``serving.warm_forecasts``)."""
+        if not self.settings.serving.warm_forecasts:
+            return
+        for family in self.families.values():
+            warm = getattr(family, "warm_in_background", None)
+            if warm is not None:
+                warm()
 
     def reload(self, force: bool = False) -> dict[str, Any]:
         """Reload every family whose alias moved (all when ``force``) and the curated homes if they changed.
@@ -97,7 +112,9 @@ class ServingContext:
         for name, family in self.families.items():
             reloaded = family.refresh(force)
             report[name] = {**family.status(), "reloaded": reloaded}
-        self._refresh_homes(force)
+        lake_changed = self._refresh_homes(force)
+        if lake_changed or any(r["reloaded"] for r in report.values()):
+            self.warm()
         return {"families": report, "homes": len(self.homes)}
 
     def readiness(self) -> dict[str, Any]:
@@ -122,14 +139,18 @@ class ServingContext:
             self._poller.stop()
             self._poller = None
 
-    def _refresh_homes(self, force: bool) -> None:
+    def _refresh_homes(self, force: bool) -> bool:
+        """Re-read the curated homes when the lake changed (or ``force``); returns whether they changed."""
         try:
             signature = self._curated_signature()
             if force or signature != self._homes_signature:
                 self.homes.refresh(curated_homes(self.lake))
+                changed = signature != self._homes_signature
                 self._homes_signature = signature
+                return changed
         except Exception:  # the lake is unreachable for a moment: keep the homes known
             log.exception("refreshing the curated homes failed")
+        return False
 
     def _curated_signature(self) -> Any:
         path = self.lake.path(Zone.CURATED, "homes", "homes.parquet")

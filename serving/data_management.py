@@ -20,7 +20,6 @@ Invariants:
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,11 +34,12 @@ import pyarrow as pa
 
 from contracts.schemas import EXPORT_KWH, HOME_ID, INTERVAL_MIN, KWH, PV_KWH, TS, TS_TYPE, Reason
 from contracts.storage import Lake, Zone
-from data_prep.ingest.readings import _row_checks
+from data_prep.ingest.readings import row_checks
 from data_prep.ingest.source_spec import SourceSpec
 from data_prep.quality.rules import ReadingRules
 from data_prep.readings_grid import align, deduplicate, ts_minutes
 from serving.home_profiles import RETENTION_DAYS, RETENTION_RULE, ProfileStore, erase_online_homes
+from serving.input_versions import bump_versions
 from serving.readings_ledger import LEDGER_FILE, ReadingsLedger, recent_readings
 
 __all__ = [
@@ -63,9 +63,6 @@ MAX_INTERVAL_MIN = 1440  # the readings contract ends at daily readings; longer 
 # The API takes current readings; older history goes through `eliq prep run`. Earlier times are typing errors.
 EARLIEST_TS_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z [us since the epoch]
 EARLIEST_TS_TEXT = "ts before 2000-01-01T00:00Z: send older history through `eliq prep run`"
-BAD_TS_TEXT = "not a time"
-_SUB_MICROSECOND = re.compile(r"\.\d{7,}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MINUTE_US = 60_000_000
 
@@ -158,34 +155,27 @@ def validate_readings(
 def _field_checks(
     rows: Sequence[Mapping[str, Any]], rules: ReadingRules, now: datetime
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """data_prep's row checks (``data_prep.ingest.readings``) plus the API's own: a finite kWh, the interval, whole
-    minutes, the earliest time, and no control characters in a home id.
+    """data_prep's row checks (``data_prep.ingest.readings.row_checks``: ids, times, a finite kWh) plus the API's
+    own: the interval, whole minutes, and the earliest time.
 
     Returns:
         per row the first failing reason (or None) and its detail, and every row parsed: ``home_id``, ``ts``
         [UTC, NaT where bad], ``ts_us``, ``kwh``, ``interval_min`` (-1 where bad), ``line``.
     """
-    stamps = [_as_text(r.get(TS)) for r in rows]
-    # data_prep's parser fails the whole batch on a time finer than microseconds: such a time is a bad one here
-    stamps = [BAD_TS_TEXT if t is not None and _SUB_MICROSECOND.search(t) else t for t in stamps]
     text = {
         HOME_ID: pa.array([_as_text(r.get(HOME_ID)) for r in rows], pa.string()),
-        TS: pa.array(stamps, pa.string()),
+        TS: pa.array([_as_text(r.get(TS)) for r in rows], pa.string()),
         KWH: pa.array([_as_text(r.get(KWH)) for r in rows], pa.string()),
     }
-    reasons, details, parsed = _row_checks(pa.table(text), SourceSpec(), rules, now)
+    reasons, details, parsed = row_checks(pa.table(text), SourceSpec(), rules, now)
     ts_us = parsed[TS].cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
     intervals = np.array([_interval(r.get(INTERVAL_MIN)) for r in rows], dtype=np.int64)
     homes = np.array(text[HOME_ID].to_pylist(), dtype=object)
-    # pandas hashes text up to a NUL, so "h\x00x" would group with "h": such an id is malformed, not a home
-    control = np.array([h is not None and _CONTROL.search(h) is not None for h in homes], dtype=bool)
     for mask, reason, detail in (
-        (~np.isfinite(parsed[KWH]), Reason.BAD_NUMBER, "kwh is not a finite number"),
         (intervals < 0, Reason.BAD_NUMBER, f"interval_min is not 1..{MAX_INTERVAL_MIN} [min]"),
         (ts_us < EARLIEST_TS_US, Reason.OUT_OF_RANGE, EARLIEST_TS_TEXT),
         # data_prep keys readings by the minute; a start with seconds is on no interval's grid
         (ts_us % _MINUTE_US != 0, Reason.OFF_GRID_TIMESTAMP, "ts has seconds: not an interval start"),
-        (control, Reason.MALFORMED_ROW, "home_id holds control characters"),
     ):
         _fail(reasons, details, mask, reason, detail)
     frame = pd.DataFrame(
@@ -302,6 +292,7 @@ class ReadingsIngestor:
                 return IngestReceipt(None, 0, duplicates, _sorted(rejected))
             latest = ReadingsLedger.latest(conn, new[HOME_ID].unique().tolist())
             path = self._write_raw(client_id, batch_id, new, now)
+            bump_versions(conn, new[HOME_ID].unique().tolist())  # stored forecasts of these homes are stale
             conn.executemany(
                 "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [

@@ -23,7 +23,7 @@ import pandas as pd
 
 from contracts.schemas import HOME_ID
 from contracts.storage import Lake, Zone
-from serving.sqlite_state import immediate_transaction
+from serving.sqlite_state import immediate_transaction, thread_connection
 
 DB_FILE = "homes.db"
 CLIENT_ID = "client_id"
@@ -97,6 +97,13 @@ class HomeDirectory:
         mine |= {home for home, client, forgotten in rows if client == client_id and not forgotten}
         return sorted(mine)
 
+    def all_homes(self) -> list[str]:
+        """Every home that has an owner, sorted."""
+        rows = self._connection().execute("SELECT home_id, forgotten FROM homes").fetchall()
+        overridden = {home for home, _ in rows}
+        owned = {h for h in self._curated[1] if h not in overridden}
+        return sorted(owned | {home for home, forgotten in rows if not forgotten})
+
     def register(self, home_id: str, client_id: str) -> None:
         """Record that ``client_id`` owns ``home_id`` (a home created through the API); idempotent.
 
@@ -141,11 +148,4 @@ class HomeDirectory:
 
     def _connection(self) -> sqlite3.Connection:
         """This thread's connection (autocommit; WAL, so readers never wait for a writer)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if conn is None:
-            self.registry_path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.registry_path, timeout=30.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-            self._local.connection = conn
-        return conn
+        return thread_connection(self._local, self.registry_path, _SCHEMA)

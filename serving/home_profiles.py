@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from contracts.home_profile import HomeProfile
 from contracts.schemas import HOME_ID
 from contracts.storage import Lake, Zone
-from data_prep.ingest.profiles import _explain
+from data_prep.ingest.profiles import explain_validation_error
 
 API_PROFILES = "api_profiles"
 RETENTION_DAYS = 30
@@ -58,7 +58,7 @@ class ProfileInvalidError(ValueError):
     @classmethod
     def of(cls, err: ValidationError) -> ProfileInvalidError:
         problems = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in err.errors()]
-        return cls(_explain(err), problems)
+        return cls(explain_validation_error(err), problems)
 
     @classmethod
     def home_id(cls, msg: str) -> ProfileInvalidError:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from contracts.schemas import HOME_ID, INTERVAL_MIN, KWH, TS
+from serving.input_versions import VERSIONS_SCHEMA, bump_versions
 
 LEDGER_FILE = "readings.db"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -43,7 +44,7 @@ class ReadingsLedger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(_LEDGER_SCHEMA)
+        conn.executescript(_LEDGER_SCHEMA + VERSIONS_SCHEMA)
         return conn
 
     @contextmanager
@@ -103,6 +104,7 @@ class ReadingsLedger:
     def forget_home(self, home_id: str) -> int:
         """Delete a home's readings from the ledger; returns how many there were."""
         with self.transaction() as conn:
+            bump_versions(conn, [home_id])
             return conn.execute("DELETE FROM readings WHERE home_id = ?", (home_id,)).rowcount
 
 

@@ -11,6 +11,7 @@ feature store adapter, or ``None``).
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -22,6 +23,8 @@ from serving.clients import Client
 from serving.data_management import ProfileStore, ReadingsIngestor, delete_home
 from serving.home_directory import HomeTakenError
 from serving.home_profiles import ProfileConflictError, ProfileInvalidError, ProfileRejectedError
+from serving.input_versions import HomeInputVersions
+from serving.readings_ledger import LEDGER_FILE
 from serving.security import current_client
 
 DEFAULT_MAX_BATCH_READINGS = 10_000
@@ -116,6 +119,12 @@ def _serving_setting(request: Request, name: str, default: Any) -> Any:
     return getattr(getattr(request.app.state.settings, "serving", None), name, default)
 
 
+def _inputs_changed(request: Request, home_id: str) -> None:
+    """The home's profile changed: forecasts stored for it are stale (see :mod:`serving.input_versions`)."""
+    state_dir = _serving_setting(request, "state_dir", DEFAULT_STATE_DIR)
+    HomeInputVersions(Path(state_dir) / LEDGER_FILE).bump([home_id])
+
+
 def _profiles(request: Request) -> ProfileStore:
     return ProfileStore(request.app.state.lake)
 
@@ -192,9 +201,11 @@ def data_router() -> APIRouter:
         homes = request.app.state.homes
         document = body.model_dump(exclude_unset=True)
         try:
-            return _profiles(request).create(caller.client_id, document, homes.owner, homes.register)
+            created = _profiles(request).create(caller.client_id, document, homes.owner, homes.register)
         except (ProfileRejectedError, ProfileInvalidError, ProfileConflictError, HomeTakenError) as err:
             raise _profile_error(err) from err
+        _inputs_changed(request, created.home_id)
+        return created
 
     @router.get("/homes/{home_id}", response_model=HomeProfile, responses=_errors(404))
     def read_home(home_id: str, request: Request, caller: CallerDep) -> HomeProfile:
@@ -211,9 +222,11 @@ def data_router() -> APIRouter:
         profiles = _profiles(request)
         _own_home(request, profiles, caller, home_id)
         try:
-            return profiles.replace(caller.client_id, home_id, body.model_dump(exclude_unset=True))
+            replaced = profiles.replace(caller.client_id, home_id, body.model_dump(exclude_unset=True))
         except (ProfileRejectedError, ProfileInvalidError) as err:
             raise _profile_error(err) from err
+        _inputs_changed(request, home_id)
+        return replaced
 
     @router.delete("/homes/{home_id}", response_model=HomeDeleted, responses=_errors(404))
     def remove_home(home_id: str, request: Request, caller: CallerDep) -> HomeDeleted:

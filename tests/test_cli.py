@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -87,3 +88,14 @@ def test_an_unknown_model_family_is_refused(tmp_path):
     result = CliRunner().invoke(app, ["models", "promote", "solar-panels"])
     assert result.exit_code == 2
     assert "unknown model family" in result.output
+
+
+def test_serve_passes_the_worker_count_and_the_config_to_bentoml(tmp_path):
+    from pipelines.cli.serve import serve_environment
+
+    config = tmp_path / "eliq.yaml"
+    env = serve_environment(config, workers=2)
+    assert env["BENTOML_CONFIG_OPTIONS"] == "services.eliq.workers=2"
+    assert env["ELIQ_CONFIG"] == str(config.resolve()) and env["BENTOML_DO_NOT_TRACK"] == "true"
+    unchanged = serve_environment(None)  # without --workers, BentoML's own setting (or its default) stands
+    assert unchanged.get("BENTOML_CONFIG_OPTIONS") == os.environ.get("BENTOML_CONFIG_OPTIONS")

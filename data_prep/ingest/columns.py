@@ -5,6 +5,8 @@ Every function reports which rows failed and why instead of raising, so one bad 
 
 from __future__ import annotations
 
+import functools
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from contracts.schemas import Reason
+from contracts.schemas import TS_TYPE, Reason
 from data_prep.ingest.source_spec import SourceSpec
 
 _OFFSET_PATTERN = r"(?:Z|z|[+-]\d\d(?::?\d\d)?)$"
@@ -76,74 +78,159 @@ def _melt(table: pa.Table, spec: SourceSpec) -> tuple[pa.Table, np.ndarray]:
 
 
 def to_float(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Numbers from a column.
+    """Numbers from a column, text or typed, with one rule for what is missing.
+
+    A value is *absent* when it is null, NaN, blank, or one of :data:`MISSING_TOKENS` (``NaN``, ``null``, ``None``,
+    ``NA``…, in any case, surrounding spaces ignored): a CSV cell, a Parquet text cell and a Parquet float NaN that
+    mean "no value" all read as absent. A present value that is not a finite number (text, ``inf``, an overflow such
+    as ``1e400``) is *bad*.
 
     Returns:
-        values [float64, NaN where absent or bad], ``absent`` (null or empty), ``bad`` (present but not a number).
+        values [float64, NaN where absent or bad], ``absent``, ``bad``.
     """
     if pa.types.is_floating(column.type) or pa.types.is_integer(column.type):
         values = column.to_numpy(zero_copy_only=False).astype(np.float64)
         absent = np.isnan(values)
-        return values, absent, np.zeros(len(values), dtype=bool)
-    text = column.cast(pa.string())
-    absent = is_blank(text)
+    else:
+        text = column.cast(pa.string())
+        values = _text_to_float(text)
+        absent = np.zeros(len(values), dtype=bool)
+        unparsed = np.flatnonzero(np.isnan(values))  # a missing marker is NaN here; test only those
+        absent[unparsed] = is_missing(text.take(pa.array(unparsed)))
+    bad = ~absent & ~np.isfinite(values)
+    return np.where(absent | bad, np.nan, values), absent, bad
+
+
+def _text_to_float(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Text as numbers, NaN where a value does not parse [float64]."""
     try:
-        values = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
-        return values.astype(np.float64), absent, np.zeros(len(values), dtype=bool)
+        return np.asarray(pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        values = pd.to_numeric(text.to_pandas(), errors="coerce").to_numpy(dtype=np.float64)
-        return values, absent, np.isnan(values) & ~absent
+        return pd.to_numeric(text.to_pandas(), errors="coerce").to_numpy(dtype=np.float64)
 
 
-def is_blank(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """True where a text value is null or only white space."""
-    stripped = pc.utf8_trim_whitespace(text)
-    return np.asarray(pc.fill_null(pc.equal(stripped, ""), True).to_numpy(zero_copy_only=False), dtype=bool)
+def _case_variants(token: str) -> set[str]:
+    return {"".join(chars) for chars in itertools.product(*({c.lower(), c.upper()} for c in token))}
+
+
+# What writers put in a cell for "no value": pyarrow's CSV null markers (the CSV reader already reads them as null)
+# and the spellings of NaN and None. Every case variant is listed so that one hash lookup finds them: lower-casing
+# a whole column first would cost more than the rest of the row checks.
+MISSING_TOKENS = (
+    "", "nan", "-nan", "+nan", "null", "none", "na", "n/a", "#n/a", "#n/a n/a", "#na",
+    "-1.#ind", "-1.#qnan", "1.#ind", "1.#qnan",
+)  # fmt: skip
+
+
+@functools.cache
+def _missing_value_set() -> pa.Array:
+    return pa.array(sorted(set().union(*(_case_variants(t) for t in MISSING_TOKENS))), pa.string())
+
+
+def is_missing(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """True where a text value is null, only white space, or one of :data:`MISSING_TOKENS` in any case."""
+    marker = pc.is_in(pc.utf8_trim_whitespace(text), value_set=_missing_value_set())  # False where null
+    return np.asarray(pc.or_(marker, pc.is_null(text)).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+# Unicode's control characters (category Cc: C0, DEL and C1), as a pattern that RE2 (pyarrow) and ``re`` both read.
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f]"
+
+
+def has_control_characters(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """True where a text value holds a control character (False where null).
+
+    An identifier with one is malformed: pandas hashes object strings only up to the first NUL, so ``"h1\\x00x"``
+    would group, deduplicate and join as ``"h1"``.
+    """
+    matches = pc.fill_null(pc.match_substring_regex(text, CONTROL_CHARACTERS), False)
+    return np.asarray(matches.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def to_utc(
     column: pa.ChunkedArray | pa.Array, timezone: str | None, group: np.ndarray | None = None
-) -> tuple[pd.DatetimeIndex, np.ndarray]:
+) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
     """UTC timestamps from ISO 8601 text with an offset, or naive text in a declared ``timezone``.
 
     Args:
-        column: the timestamps as text, or a timestamp column.
+        column: the timestamps as text (any number of fractional digits), or a timestamp column of any unit.
         timezone: the IANA zone of naive timestamps; without it a naive timestamp is a bad timestamp.
         group: the series each row belongs to (the home); a repeated autumn hour is resolved per series.
 
     Returns:
-        the timestamps (NaT where bad) and, per row, ``None`` or the :class:`Reason` it failed with.
+        the timestamps at microsecond resolution (NaT where bad); per row, ``None`` or the :class:`Reason` it failed
+        with; per row, ``None`` or a detail more precise than the reason.
 
     Invariants:
-        A naive local time that DST repeats takes its first occurrence in a series as summer time and the second as
-        standard time, in file order; a naive local time that DST skips is a ``nonexistent_local_time``.
+        - A naive local time that DST repeats takes its first occurrence in a series as summer time and the second
+          as standard time, in file order; a naive local time that DST skips is a ``nonexistent_local_time``.
+        - A timestamp is kept exactly or not at all: one with non-zero digits finer than a microsecond (nanosecond
+          text or ``timestamp[ns]``) is a ``bad_timestamp``, never rounded; so is one outside pandas' nanosecond
+          range (1677-09-21 to 2262-04-11), whichever parser read it. Apart from the DST rule, a row's outcome does
+          not depend on the other rows of its batch.
     """
     n = len(column)
     reasons = np.full(n, None, dtype=object)
     if pa.types.is_timestamp(column.type):
-        return _typed_timestamps(column, timezone, group, reasons)
+        return _at_microseconds(*_typed_timestamps(column, timezone, group, reasons))
     text = column.cast(pa.string())
-    absent = is_blank(text)
-    reasons[absent] = Reason.MISSING_FIELD.value
+    details = np.full(n, None, dtype=object)
     try:
-        utc = pd.DatetimeIndex(pc.cast(text, pa.timestamp("us", tz="UTC")).to_pandas())
-        return utc, reasons
+        utc = pd.DatetimeIndex(pc.cast(text, TS_TYPE).to_pandas())
+        # every present value parsed, so a NaT is a null
+        reasons[np.asarray(utc.isna())] = Reason.MISSING_FIELD.value
+        return _at_microseconds(utc, reasons)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
     # Most rows of a file with a few bad stamps still have the usual form: parse those fast, the rest slowly.
     fast = pc.strptime(text, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True)
-    fast_ok = ~np.asarray(pc.is_null(fast).to_numpy(zero_copy_only=False), dtype=bool)
-    if fast_ok.all():
-        return pd.DatetimeIndex(fast.to_pandas()), reasons
-    if fast_ok.any():
-        rest = np.flatnonzero(~fast_ok)
-        slow, slow_reasons = to_utc(
-            text.take(pa.array(rest)), timezone, None if group is None else group[rest]
+    stamps = pd.Series(fast.to_pandas(), dtype=pd.DatetimeTZDtype("us", "UTC"))
+    rest = np.flatnonzero(pc.is_null(fast).to_numpy(zero_copy_only=False))
+    if len(rest):
+        rest_group = None if group is None else group[rest]
+        slow, reasons[rest], details[rest] = _at_microseconds(
+            *_parse_text(text.take(pa.array(rest)), timezone, rest_group)
         )
-        result = pd.Series(fast.to_pandas(), dtype="datetime64[ns, UTC]")
-        result.iloc[rest] = slow
-        reasons[rest] = slow_reasons
-        return pd.DatetimeIndex(result), reasons
+        stamps.iloc[rest] = slow
+    utc, reasons, range_details = _at_microseconds(pd.DatetimeIndex(stamps), reasons)
+    outside = np.flatnonzero(pd.notna(range_details))
+    details[outside] = range_details[outside]
+    return utc, reasons, details
+
+
+# Every timestamp the pipeline keeps fits pandas' default nanosecond range (1677-09-21 to 2262-04-11), whatever path
+# parsed it: arrow reads text to microseconds, pandas to nanoseconds, and later steps compute in nanoseconds.
+_EARLIEST = pd.Timestamp.min.ceil("us").tz_localize("UTC")
+_LATEST = pd.Timestamp.max.floor("us").tz_localize("UTC")
+FINER_THAN_MICROSECOND = "ts has digits finer than a microsecond"
+OUTSIDE_TIME_RANGE = f"ts is outside {_EARLIEST:%Y-%m-%d}..{_LATEST:%Y-%m-%d}"
+
+
+def _at_microseconds(
+    utc: pd.DatetimeIndex, reasons: np.ndarray
+) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+    """``utc`` at microsecond resolution: a value that would change or that falls outside the range is NaT, a
+    ``bad_timestamp`` with a detail."""
+    details = np.full(len(utc), None, dtype=object)
+    known = np.asarray(utc.notna())
+    finer = known & (utc.asi8 % 1000 != 0) if utc.unit == "ns" else np.zeros(len(utc), dtype=bool)
+    outside = known & np.asarray((utc < _EARLIEST) | (utc > _LATEST))
+    for unfit, detail in ((finer, FINER_THAN_MICROSECOND), (outside, OUTSIDE_TIME_RANGE)):
+        if unfit.any():
+            reasons[unfit] = Reason.BAD_TIMESTAMP.value
+            details[unfit] = detail
+            utc = pd.DatetimeIndex(utc.where(~unfit))
+    return utc.as_unit("us"), reasons, details
+
+
+def _parse_text(
+    text: pa.ChunkedArray | pa.Array, timezone: str | None, group: np.ndarray | None
+) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Any ISO 8601 form pandas reads, offset or naive [ns]; per row ``None`` or the :class:`Reason` it failed with."""
+    n = len(text)
+    reasons = np.full(n, None, dtype=object)
+    absent = is_missing(text)
+    reasons[absent] = Reason.MISSING_FIELD.value
     series = pd.Series(text.to_pandas(), dtype=object)
     has_offset = series.str.contains(_OFFSET_PATTERN, regex=True, na=False).to_numpy()
     result = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]")

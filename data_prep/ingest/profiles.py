@@ -1,12 +1,13 @@
 """Parse home-profile documents (one JSON per file, a JSON list, or JSON lines) into a flat table.
 
-A document that is not JSON, or fails :class:`~contracts.home_profile.HomeProfile`, is quarantined with the field and
-the reason. Unknown fields are kept in ``extra_json``; the whole document is kept in ``document``.
+A document that is not JSON, fails :class:`~contracts.home_profile.HomeProfile`, or has a control character in its
+``home_id`` or ``client_id`` is quarantined with the field and the reason. Unknown fields are kept in ``extra_json``; the whole document is kept in ``document``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,8 @@ import pandas as pd
 from pydantic import ValidationError
 
 from contracts.home_profile import HomeProfile
-from contracts.schemas import Reason
+from contracts.schemas import HOME_ID, Reason
+from data_prep.ingest.columns import CONTROL_CHARACTERS
 from data_prep.ingest.staging import QuarantineLog
 
 
@@ -43,14 +45,18 @@ def parse_profiles(
             if not isinstance(raw, dict):
                 raise ValueError("a profile must be a JSON object")
             profile = HomeProfile.model_validate(raw)
+            _check_keys(profile)
         except json.JSONDecodeError as err:
             _reject(log, line, text, Reason.MALFORMED_ROW, f"not JSON: {err.msg} at column {err.colno}")
             continue
         except ValidationError as err:
-            _reject(log, line, text, Reason.INVALID_DOCUMENT, _explain(err), raw.get("home_id"))
+            _reject(
+                log, line, text, Reason.INVALID_DOCUMENT, explain_validation_error(err), raw.get("home_id")
+            )
             continue
         except ValueError as err:
-            _reject(log, line, text, Reason.INVALID_DOCUMENT, str(err))
+            home_id = raw.get("home_id") if isinstance(raw, dict) else None
+            _reject(log, line, text, Reason.INVALID_DOCUMENT, str(err), home_id)
             continue
         rows.append({**flatten(profile), "document": text, "source_file": source_file, "line": line})
     frame = pd.DataFrame(rows)
@@ -91,7 +97,24 @@ def latest_profiles(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return all_rows.drop_duplicates("home_id", keep="last").reset_index(drop=True)
 
 
-def _explain(err: ValidationError) -> str:
+def _check_keys(profile: HomeProfile) -> None:
+    """Reject a profile whose ``home_id`` or ``client_id`` holds a control character.
+
+    Both are keys: pandas hashes text only up to a NUL, so ``"h1\\x00x"`` would replace the profile of ``"h1"``.
+
+    Raises:
+        ValueError: naming the field.
+    """
+    for field in (HOME_ID, "client_id"):
+        if re.search(CONTROL_CHARACTERS, getattr(profile, field)):
+            raise ValueError(f"{field} holds control characters")
+
+
+def explain_validation_error(err: ValidationError) -> str:
+    """A one-line account of what failed validation: up to five problems, each with its field and the value given.
+
+    Example: ``"floor_area_m2: Input should be a valid number (got 'big')"``.
+    """
     parts = []
     for problem in err.errors()[:5]:
         where = ".".join(str(p) for p in problem["loc"]) or "document"

@@ -1,7 +1,7 @@
 """Parse a meter-readings file into staged canonical rows and quarantine.
 
-Row-level rules applied here: required fields, number and timestamp parsing, declared units and time zones, and
-future timestamps. Rules that need a home's whole series (duplicates, grid alignment, ranges per interval) run when
+Row-level rules applied here (:func:`row_checks`, which the service's readings API applies too): required fields,
+well-formed home ids, number and timestamp parsing, declared units and time zones, and future timestamps. Rules that need a home's whole series (duplicates, grid alignment, ranges per interval) run when
 the bucket is built (:mod:`data_prep.processed_zone`).
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,14 @@ import pyarrow.compute as pc
 
 from contracts.schemas import EXPORT_KWH, HOME_ID, KWH, PARSED_READINGS, PV_KWH, TS, Reason
 from contracts.storage import Lake
-from data_prep.ingest.columns import SpecError, apply_spec, is_blank, to_float, to_utc
+from data_prep.ingest.columns import (
+    SpecError,
+    apply_spec,
+    has_control_characters,
+    is_missing,
+    to_float,
+    to_utc,
+)
 from data_prep.ingest.source_spec import SourceSpec
 from data_prep.ingest.staging import BucketWriter, QuarantineLog, row_records, staged_dir
 from data_prep.ingest.table_reader import RowBatch, read_batches
@@ -115,7 +123,7 @@ def _parse_batch(
     if missing:
         _quarantine_all(batch, log, f"required columns absent: {missing}")
         return STAGED_READINGS.empty_table(), batch.table.num_rows
-    reasons, details, parsed = _row_checks(table, spec, rules, now)
+    reasons, details, parsed = row_checks(table, spec, rules, now)
     bad = np.flatnonzero(pd.notna(reasons))
     if len(bad):
         source_rows = canon.row[bad]
@@ -145,10 +153,45 @@ def _parse_batch(
     return staged, table.num_rows
 
 
-def _row_checks(
-    table: pa.Table, spec: SourceSpec, rules: ReadingRules, now: datetime
-) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Per row: the first failing reason (or None), a detail, and the parsed values."""
+class CheckedRows(NamedTuple):
+    """The outcome of :func:`row_checks`, one entry per row of the table checked.
+
+    Attributes:
+        reasons: the first :class:`~contracts.schemas.Reason` value the row failed, or ``None`` when it passed.
+        details: what exactly failed, for the quarantine's ``detail``, or ``None``.
+        parsed: ``ts`` (``TS_TYPE`` array, null where bad) and ``kwh``, ``pv_kwh``, ``export_kwh`` [kWh, or mean kW
+            while the spec declares power; float64 arrays, NaN where absent or bad].
+    """
+
+    reasons: np.ndarray
+    details: np.ndarray
+    parsed: dict[str, Any]
+
+
+def row_checks(table: pa.Table, spec: SourceSpec, rules: ReadingRules, now: datetime) -> CheckedRows:
+    """Apply the readings contract's row rules to a batch in canonical column names.
+
+    The rules, in the order a row is judged (its first failure is its reason):
+
+    - ``home_id`` is present (``missing_field``) and holds no control characters (``malformed_row``: pandas hashes
+      text only up to a NUL, so ``"h1\\x00x"`` would be merged with ``"h1"``);
+    - ``ts`` is present, parses, exists in the declared zone, and fits microseconds exactly (``missing_field``,
+      ``bad_timestamp``, ``nonexistent_local_time``; see :func:`~data_prep.ingest.columns.to_utc`);
+    - ``kwh`` is present and ``kwh``, ``pv_kwh``, ``export_kwh`` are finite numbers when present (``missing_field``,
+      ``bad_number``); null, NaN, blank and ``NaN``/``null``/``None``… text are all missing
+      (:func:`~data_prep.ingest.columns.to_float`);
+    - ``ts`` is not later than ``now`` + ``rules.max_future_minutes`` (``future_timestamp``).
+
+    Args:
+        table: the rows, with ``home_id``, ``ts`` and ``kwh`` (text or typed) and optionally ``pv_kwh``, ``export_kwh``.
+        spec: the file's declarations: time zone of naive times, energy unit.
+        rules: the reading rules (``max_future_minutes``).
+        now: the time the future rule measures from [UTC].
+
+    Invariants:
+        A row's outcome depends on its own values only, except for a naive time that DST repeats, which is resolved
+        by its order within its home (``to_utc``). Readings sent to the service's API are judged by this function too.
+    """
     n = table.num_rows
     reasons = np.full(n, None, dtype=object)
     details = np.full(n, None, dtype=object)
@@ -158,28 +201,34 @@ def _row_checks(
         reasons[new] = reason.value
         details[new] = detail
 
-    home = table[HOME_ID].cast(pa.string())
-    fail(is_blank(home), Reason.MISSING_FIELD, "home_id is empty")
-    codes = pc.dictionary_encode(home.combine_chunks()).indices.to_numpy(zero_copy_only=False)
-    ts, ts_reasons = to_utc(table[TS], spec.timezone, codes)
+    # Each distinct home is judged once; a null home's code is -1, which picks the appended last entry.
+    encoded = pc.dictionary_encode(table[HOME_ID].cast(pa.string()).combine_chunks())
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    fail(np.append(is_missing(encoded.dictionary), True)[codes], Reason.MISSING_FIELD, "home_id is empty")
+    control = np.append(has_control_characters(encoded.dictionary), False)[codes]
+    fail(control, Reason.MALFORMED_ROW, "home_id holds control characters")
+    ts, ts_reasons, ts_details = to_utc(table[TS], spec.timezone, codes)
     for reason in (Reason.MISSING_FIELD, Reason.BAD_TIMESTAMP, Reason.NONEXISTENT_LOCAL_TIME):
         fail(ts_reasons == reason.value, reason, f"ts: {reason.value.replace('_', ' ')}")
+    precise = np.flatnonzero(pd.notna(ts_details))
+    precise = precise[reasons[precise] == ts_reasons[precise]]  # the row failed on its ts, not before
+    details[precise] = ts_details[precise]
     factor = 1.0 if spec.is_power else spec.kwh_factor(1.0)
-    parsed: dict = {TS: pa.array(ts, PARSED_READINGS.field(TS).type)}
+    parsed: dict[str, Any] = {TS: pa.array(ts, PARSED_READINGS.field(TS).type)}
     for column, required in ((KWH, True), (PV_KWH, False), (EXPORT_KWH, False)):
         if column not in table.column_names:
             parsed[column] = np.full(n, np.nan)
             continue
         values, absent, bad = to_float(table[column])
         if required:
-            fail(absent, Reason.MISSING_FIELD, f"{column} is empty")
-        fail(bad, Reason.BAD_NUMBER, f"{column} is not a number")
+            fail(absent, Reason.MISSING_FIELD, f"{column} is missing (empty, null or NaN)")
+        fail(bad, Reason.BAD_NUMBER, f"{column} is not a finite number")
         parsed[column] = values * factor
     horizon = pd.Timestamp(now) + pd.Timedelta(minutes=rules.max_future_minutes)
     with np.errstate(invalid="ignore"):
         future = np.asarray(ts > horizon)
     fail(future, Reason.FUTURE_TIMESTAMP, f"interval starts after {horizon.isoformat()}")
-    return reasons, details, parsed
+    return CheckedRows(reasons, details, parsed)
 
 
 def _quarantine_all(batch: RowBatch, log: QuarantineLog, detail: str) -> None:

@@ -6,6 +6,7 @@ its range rules. Duplicates on the key are resolved across all files when the pr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,7 +26,14 @@ from contracts.schemas import (
     WEATHER_OPTIONAL,
     Reason,
 )
-from data_prep.ingest.columns import SpecError, apply_spec, to_float, to_utc
+from data_prep.ingest.columns import (
+    SpecError,
+    apply_spec,
+    has_control_characters,
+    is_missing,
+    to_float,
+    to_utc,
+)
 from data_prep.ingest.source_spec import SourceSpec
 from data_prep.ingest.staging import QuarantineLog, row_records
 from data_prep.ingest.table_reader import RowBatch
@@ -106,13 +114,7 @@ def parse_table_batch(
             Reason.MISSING_FIELD,
             f"{name} is empty",
         )
-        _fail(
-            reasons,
-            details,
-            bad,
-            Reason.BAD_TIMESTAMP if kind in ("ts", "date") else Reason.BAD_NUMBER,
-            f"{name}",
-        )
+        _fail(reasons, details, bad, *_BAD_VALUE[kind](name))
         out[name] = _convert(name, values, spec)
     for name, (low, high) in contract.ranges.items():
         values = np.asarray(out[name], dtype=float)
@@ -132,27 +134,38 @@ def parse_table_batch(
     return frame.iloc[np.flatnonzero(pd.isna(reasons))].reset_index(drop=True), n
 
 
+# The reason and detail of a present value that fails its kind. A text value fails with a control character: text
+# columns are keys (home_id, price_area), and pandas hashes text only up to a NUL, merging "h1\x00x" with "h1".
+_BAD_VALUE: dict[Kind, Callable[[str], tuple[Reason, str]]] = {
+    "number": lambda name: (Reason.BAD_NUMBER, f"{name} is not a finite number"),
+    "ts": lambda name: (Reason.BAD_TIMESTAMP, f"{name} is not a timestamp"),
+    "date": lambda name: (Reason.BAD_TIMESTAMP, f"{name} is not a date"),
+    "text": lambda name: (Reason.MALFORMED_ROW, f"{name} holds control characters"),
+}
+
+
 def _parse_column(
     column: pa.ChunkedArray, kind: Kind, spec: SourceSpec
 ) -> tuple[object, np.ndarray, np.ndarray]:
-    n = len(column)
+    """Values of one kind, ``absent`` (null, blank or a missing token) and ``bad`` (present but not of the kind)."""
     if kind == "number":
         return to_float(column)
     if kind == "ts":
-        ts, reasons = to_utc(column, spec.timezone)
+        ts, reasons, _ = to_utc(column, spec.timezone)
         return (
             ts,
             reasons == Reason.MISSING_FIELD.value,
             pd.notna(reasons) & (reasons != Reason.MISSING_FIELD.value),
         )
-    text = pd.Series(column.cast(pa.string()).to_pandas(), dtype=object)
-    absent = (text.isna() | (text.str.strip() == "")).to_numpy()
+    arrow_text = column.cast(pa.string())
+    absent = is_missing(arrow_text)
+    text = pd.Series(arrow_text.to_pandas(), dtype=object)
     if kind == "date":
-        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+        parsed = pd.to_datetime(text.where(~absent), errors="coerce", format="ISO8601")
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_convert(None)
         return parsed.dt.normalize(), absent, parsed.isna().to_numpy() & ~absent
-    return text.str.strip().to_numpy(), absent, np.zeros(n, dtype=bool)
+    return text.str.strip().to_numpy(), absent, has_control_characters(arrow_text) & ~absent
 
 
 def _convert(name: str, values: object, spec: SourceSpec) -> object:

@@ -21,19 +21,21 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def serve_command(host: str, port: int) -> list[str]:
-    """The ``bentoml serve`` command line of the service (workers: ``BENTOML_CONFIG``, BentoML's own settings)."""
+    """The ``bentoml serve`` command line of the service (workers: :func:`serve_environment`)."""
     return [
         *(sys.executable, "-m", "bentoml", "serve", SERVICE),
         *("--host", host, "--port", str(port), "--working-dir", str(REPO_ROOT)),
     ]
 
 
-def serve_environment(config: Path | None) -> dict[str, str]:
-    """The environment of the server: this one, with ``ELIQ_CONFIG`` set to ``config`` (absolute) when given, and
-    BentoML's usage reporting off (the server makes no outbound calls)."""
+def serve_environment(config: Path | None, workers: int | None = None) -> dict[str, str]:
+    """The environment of the server: this one, with ``ELIQ_CONFIG`` set to ``config`` (absolute) when given,
+    BentoML's worker count when given, and BentoML's usage reporting off (the server makes no outbound calls)."""
     env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true"}
     if config is not None:
         env["ELIQ_CONFIG"] = str(config.resolve())
+    if workers is not None:
+        env["BENTOML_CONFIG_OPTIONS"] = f"services.eliq.workers={workers}"
     return env
 
 
@@ -42,6 +44,13 @@ def serve(
     ctx: typer.Context,
     port: Annotated[int, typer.Option(help="TCP port to listen on.", min=1, max=65535)] = 3000,
     host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 for every interface.")] = "127.0.0.1",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Worker processes (default: BentoML's, one); each loads the models and stores forecasts.",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
     """Start the prediction API (BentoML): POST /forecast, the data API, /healthz, /readyz, /docs."""
     import signal
@@ -64,7 +73,10 @@ def serve(
     )
     # Its own session: a signal to this command (Ctrl+C, a supervisor's SIGTERM) reaches BentoML once, forwarded.
     process = subprocess.Popen(
-        serve_command(host, port), env=serve_environment(config), cwd=REPO_ROOT, start_new_session=True
+        serve_command(host, port),
+        env=serve_environment(config, workers),
+        cwd=REPO_ROOT,
+        start_new_session=True,
     )
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda received, _frame: process.send_signal(received))

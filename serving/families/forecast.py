@@ -1,9 +1,12 @@
 """The consumption forecast family: ``POST /forecast`` with the registry's champion forecast model.
 
-The family keeps the version behind ``serving.model_alias`` loaded (:class:`AliasedModelLoader`). A request reads
-its homes' recent history (:mod:`serving.history`), calls the packaged model with the contract of
-:mod:`contracts.forecast_model_io`, and returns the first ``horizon`` periods of the resolution asked for, the
-quantiles asked for, and per home the cold-start flag and the freshness of its data.
+The family keeps the version behind ``serving.model_alias`` loaded (:class:`AliasedModelLoader`). A home's forecast
+is computed once per set of inputs and then served from memory (:mod:`serving.families.forecast_cache`): a request
+takes the stored forecasts of its homes, and for the others reads their recent history (:mod:`serving.history`) and
+calls the packaged model with the contract of :mod:`contracts.forecast_model_io`
+(:mod:`serving.families.forecast_compute`). After start-up and every reload, every home's hourly forecast is computed
+in the background. A response holds the first ``horizon`` periods of the resolution asked for, the quantiles asked
+for, and per home the cold-start flag and the freshness of its data, the online store's read on every request.
 
 Invariants:
     A client only ever gets forecasts of its own homes; a home it does not own is answered exactly like a home that
@@ -13,26 +16,30 @@ Invariants:
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 
 from contracts.schemas import HOME_ID
+from serving.families.forecast_cache import ForecastCache, StoredForecast
+from serving.families.forecast_compute import compute_forecasts
+from serving.families.forecast_render import render_response
 from serving.families.forecast_schema import (
-    FeatureFreshness,
-    ForecastPoint,
     ForecastRequest,
     ForecastResponse,
-    HomeForecast,
     ModelInfo,
     OnlineFreshness,
 )
 from serving.families.mlflow_models import AliasedModelLoader, LoadedModel
-from serving.history import last_reading_before, profile_attributes
+from serving.history import profile_attributes
+from serving.input_versions import HomeInputVersions
+from serving.readings_ledger import LEDGER_FILE
 from serving.security import CurrentClient
 
 log = logging.getLogger(__name__)
@@ -58,9 +65,11 @@ class ForecastFamily:
     def __init__(self, context: Any) -> None:
         self.context = context
         training = context.settings.training
-        self.loader = AliasedModelLoader(
-            f"{training.registry_prefix}-{FAMILY}", context.settings.serving.model_alias
-        )
+        serving = context.settings.serving
+        self.loader = AliasedModelLoader(f"{training.registry_prefix}-{FAMILY}", serving.model_alias)
+        self.cache = ForecastCache(serving.forecast_cache_entries)
+        self.versions = HomeInputVersions(Path(serving.state_dir) / LEDGER_FILE)
+        self._warmer: threading.Thread | None = None
 
     @classmethod
     def router(cls) -> APIRouter:
@@ -77,10 +86,20 @@ class ForecastFamily:
             "alias": self.loader.alias,
             "version": loaded.version if loaded else None,
             "error": self.loader.error,
+            "stored_forecasts": {
+                **self.cache.stats(),
+                "warming": self._warmer is not None and self._warmer.is_alive(),
+            },
         }
 
-    def forecast(self, request: ForecastRequest, client_id: str) -> ForecastResponse:
-        """Forecast ``request.home_ids`` for ``client_id``.
+    def respond(self, request: ForecastRequest, client_id: str, compute: bool = True) -> bytes | None:
+        """The JSON response document of ``request`` for ``client_id``.
+
+        Args:
+            request: the request.
+            client_id: the caller.
+            compute: ``False``: answer only if every home's forecast is stored, else return ``None`` (the route
+                calls it so on the event loop first, and again with ``True`` on a worker thread).
 
         Raises:
             HTTPException: 400 (batch too large, issue time outside the data), 404 (a home not the client's),
@@ -98,32 +117,72 @@ class ForecastFamily:
         loaded = self.loader.current
         if loaded is None:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the forecast model is not loaded yet")
-        history = self.context.history.read(
-            ids, self._attributes(ids), request.issue_time, request.resolution
-        )
-        issue = _issue_parameter(request.issue_time, len(history.homes_without_rows) == len(ids))
         try:
-            output = loaded.model.predict(
-                history.frame, params={"issue_time": issue, "resolution": request.resolution}
-            )
-        except (
-            ValueError
-        ) as err:  # the model's own checks (e.g. an issue time outside the data): the caller's to fix
+            stored = self.stored(ids, request.resolution, request.issue_time, loaded, compute)
+        except ValueError as err:  # the model's own checks (e.g. an issue time outside the data)
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err).split("\n")[0][:300]) from err
-        issue_utc = {
-            str(h): pd.Timestamp(t, tz="UTC")
-            for h, t in output.groupby(HOME_ID)["issue_time"].first().items()
-        }
-        last = last_reading_before(history.hourly, issue_utc)
+        if stored is None:
+            return None
         online = online_freshness(self.context.online_readers, ids)
-        homes = [_home_forecast(h, output, request, last.get(h), online.get(h)) for h in ids]
-        return ForecastResponse(
-            model=_model_info(loaded),
-            resolution=request.resolution,
-            horizon=request.periods,
-            quantiles=[float(q) for q in request.quantiles],
-            homes=homes,
-        )
+        return render_response(_model_info(loaded), request, stored, online)
+
+    def stored(
+        self,
+        ids: Sequence[str],
+        resolution: str,
+        issue_time: datetime | None,
+        loaded: LoadedModel,
+        compute: bool = True,
+    ) -> dict[str, StoredForecast] | None:
+        """The forecasts of ``ids``: those stored under their current inputs, the others computed and stored
+        (``compute=False``: ``None`` when any is not stored).
+
+        Raises:
+            ValueError: the model rejected the input (e.g. an issue time outside the data).
+        """
+        versions = self.versions.of(ids)
+        issue_key = None if issue_time is None else issue_time.isoformat()
+        lake = self.context.lake_token
+        keys = {h: (h, resolution, issue_key, loaded.version, lake, versions[h]) for h in ids}
+        found = {h: self.cache.get(key) for h, key in keys.items()}
+        missing = [h for h, entry in found.items() if entry is None]
+        if missing and not compute:
+            return None
+        if missing:
+            history = self.context.history.read(missing, self._attributes(missing), issue_time, resolution)
+            computed = compute_forecasts(loaded.model, history, issue_time, resolution)
+            for home in missing:
+                self.cache.put(keys[home], computed[home])
+                found[home] = computed[home]
+        return found  # type: ignore[return-value]
+
+    def warm(self) -> int:
+        """Compute and store every known home's hourly forecast, a batch at a time; returns the homes done.
+
+        A batch that fails is logged and skipped: its homes are computed when a client asks for them.
+        """
+        loaded = self.loader.current
+        if loaded is None:
+            return 0
+        homes = self.context.homes.all_homes()
+        size = self.context.settings.serving.max_batch_homes
+        done = 0
+        for start in range(0, len(homes), size):
+            batch = homes[start : start + size]
+            try:
+                self.stored(batch, "hourly", None, loaded)
+                done += len(batch)
+            except Exception:
+                log.exception("storing the forecasts of %d homes failed", len(batch))
+        log.info("stored the hourly forecasts of %d of %d homes", done, len(homes))
+        return done
+
+    def warm_in_background(self) -> None:
+        """Start :meth:`warm` in a daemon thread, unless one runs already."""
+        if self._warmer is not None and self._warmer.is_alive():
+            return
+        self._warmer = threading.Thread(target=self.warm, name="eliq-forecast-warm", daemon=True)
+        self._warmer.start()
 
     def _attributes(self, ids: Sequence[str]) -> pd.DataFrame:
         """Curated attributes, and for homes created through the API since the last prep run, their profile."""
@@ -169,53 +228,11 @@ def _utc_datetime(value: Any) -> datetime | None:
     return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime()
 
 
-def _issue_parameter(issue_time: datetime | None, no_readings: bool) -> str:
-    """The model's ``issue_time``: as asked; else its default (the latest reading's date), or now when none of the
-    homes has a reading (the cold-start forecast needs no history but a date)."""
-    if issue_time is not None:
-        return issue_time.isoformat()
-    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0).isoformat() if no_readings else ""
-
-
-def _home_forecast(
-    home_id: str,
-    output: pd.DataFrame,
-    request: ForecastRequest,
-    last_reading: pd.Timestamp | None,
-    online: OnlineFreshness | None,
-) -> HomeForecast:
-    rows = output[output[HOME_ID] == home_id].sort_values("period_start").head(request.periods)
-    hourly = request.resolution == "hourly"
-    starts = pd.to_datetime(rows["period_start"])
-    periods = [t.tz_localize("UTC").to_pydatetime() if hourly else t.date() for t in starts]
-    quantiles = {q.label: rows[f"kwh_{q.label}"].to_numpy(dtype=float) for q in request.quantiles}
-    points = [
-        ForecastPoint(period_start=p, lead=int(lead), kwh={k: _finite(v[i]) for k, v in quantiles.items()})
-        for i, (p, lead) in enumerate(zip(periods, rows["lead"].to_numpy(), strict=True))
-    ]
-    return HomeForecast(
-        home_id=home_id,
-        issue_time=pd.Timestamp(rows["issue_time"].iloc[0], tz="UTC").to_pydatetime()
-        if len(rows)
-        else datetime.now(UTC),
-        cold_start=bool(rows["cold_start"].any()),
-        freshness=FeatureFreshness(
-            last_reading_start=None if last_reading is None else last_reading.to_pydatetime(), online=online
-        ),
-        forecast=points,
-    )
-
-
-def _finite(value: float) -> float | None:
-    """JSON has no NaN: a missing value is null."""
-    return float(value) if np.isfinite(value) else None
-
-
 def _model_info(loaded: LoadedModel) -> ModelInfo:
     return ModelInfo(name=loaded.name, version=loaded.version, alias=loaded.alias)
 
 
-def _family(request: Request) -> ForecastFamily:
+async def _family(request: Request) -> ForecastFamily:
     families = getattr(request.app.state, "families", None) or {}
     family = families.get(FAMILY)
     if family is None:
@@ -233,9 +250,14 @@ _ROUTER = APIRouter(tags=["insights"])
     summary="Forecast homes",
     operation_id="forecast",
 )
-def post_forecast(
+async def post_forecast(
     body: ForecastRequest, client: CurrentClient, family: Annotated[ForecastFamily, Depends(_family)]
-) -> ForecastResponse:
+) -> Response:
     """Consumption forecasts of the caller's homes: hourly, daily or monthly, with the quantiles and horizon asked
     for, the model version used, each home's data freshness and whether the cold-start fallback was used."""
-    return family.forecast(body, client.client_id)
+    # Stored forecasts are answered on the event loop (a few SQLite reads); computing one runs the model on a
+    # worker thread. The document is rendered here: FastAPI would validate it against the response model again.
+    document = family.respond(body, client.client_id, compute=False)
+    if document is None:
+        document = await run_in_threadpool(family.respond, body, client.client_id)
+    return Response(content=document, media_type="application/json")

@@ -66,7 +66,7 @@ class ForecastRequest(BaseModel):
     issue_time: datetime | None = Field(
         None,
         description="when the forecast is issued (ISO 8601; without an offset: each home's local time); default: "
-        "the model's scheduled issue time on the local date of the latest reading",
+        "the model's scheduled issue time on the local date of each home's own latest reading",
     )
 
     @field_validator("home_ids")
