@@ -98,8 +98,14 @@ def rebuild_buckets(
     settings: Settings,
     rules: RuleSet,
     progress: Any,
+    excluded: frozenset[str] = frozenset(),
 ) -> None:
-    """Rebuild processed and curated readings for ``buckets``; each worker holds one bucket of homes at a time."""
+    """Rebuild processed and curated readings for ``buckets``; each worker holds one bucket of homes at a time.
+
+    Args:
+        excluded: deleted homes (tombstoned, not purged yet): kept in the processed zone, left out of the curated
+            zone (consumption and the homes table, which is written at every run).
+    """
     homes = homes_table(small)
     state = {
         "lake": lake,
@@ -110,6 +116,7 @@ def rebuild_buckets(
         "homes": homes,
         "settings": settings,
         "rules": rules,
+        "excluded": sorted(excluded),
     }
     progress("buckets", 0, len(buckets))
     map_in_workers(
@@ -121,7 +128,7 @@ def rebuild_buckets(
         on_done=lambda done, total: progress("buckets", done, total),
     )
     progress("buckets", len(buckets), len(buckets))
-    _write_homes(lake, homes)
+    _write_homes(lake, homes[~homes[HOME_ID].isin(excluded)])
 
 
 def prep_workers(lake: Lake, settings: Settings) -> int:
@@ -146,16 +153,21 @@ def _rebuild_bucket(bucket: int) -> None:
         return
     hourly = hourly_rollup(built.grid)
     _write_processed(lake, bucket, built, hourly)
+    kept = ~built.grid[HOME_ID].isin(s["excluded"])
+    if not kept.any():  # every home of the bucket is deleted: no curated rows
+        lake.rm(_curated_files(lake, bucket))
+        return
     _write_curated(
         lake,
         bucket,
-        built.grid,
-        hourly,
+        built.grid[kept],
+        hourly[~hourly[HOME_ID].isin(s["excluded"])],
         s["homes"],
         s["zones"],
         s["small"],
         s["lookups"],
         s["settings"].prep.n_buckets,
+        s["excluded"],
     )
 
 
@@ -237,6 +249,7 @@ def _write_curated(
     small: dict[Source, pd.DataFrame],
     lookups: tuple[curated.HourlyLookup | None, curated.HourlyLookup | None],
     n_buckets: int,
+    excluded: list[str],
 ) -> None:
     enriched = curated.enrich_hourly(hourly, homes, *lookups)
     curated.write_hourly_partitions(lake, bucket, enriched)
@@ -244,7 +257,7 @@ def _write_curated(
     bills = small[Source.BILLS]
     if not bills.empty:
         in_bucket = home_buckets(pa.array(bills[HOME_ID].astype(str)), n_buckets).to_numpy() == bucket
-        bills = bills[in_bucket]
+        bills = bills[in_bucket & ~bills[HOME_ID].isin(excluded).to_numpy()]
     lake.write_table(
         bucket_file(lake, "consumption_daily", bucket, Zone.CURATED),
         pa.Table.from_pandas(daily, preserve_index=False),
@@ -281,27 +294,44 @@ def _clear_bucket(lake: Lake, bucket: int) -> None:
             bucket_file(lake, "readings_hourly", bucket),
             bucket_file(lake, "readings/_counts", bucket),
             bucket_file(lake, "readings/_intervals", bucket),
-            lake.path(Zone.CURATED, "consumption_hourly", f"bucket={bucket:03d}"),
-            bucket_file(lake, "consumption_daily", bucket, Zone.CURATED),
-            bucket_file(lake, "consumption_monthly", bucket, Zone.CURATED),
+            *_curated_files(lake, bucket),
         ]
     )
 
 
-def settle_counts(lake: Lake, manifest: pd.DataFrame, changed: set[Source]) -> None:
-    """Fill ``rows_processed`` and ``rows_quarantined`` of every active file from what the zones now hold.
+def _curated_files(lake: Lake, bucket: int) -> list[str]:
+    return [
+        lake.path(Zone.CURATED, "consumption_hourly", f"bucket={bucket:03d}"),
+        bucket_file(lake, "consumption_daily", bucket, Zone.CURATED),
+        bucket_file(lake, "consumption_monthly", bucket, Zone.CURATED),
+    ]
+
+
+def settle_counts(lake: Lake, manifest: pd.DataFrame, purged: pd.DataFrame | None = None) -> None:
+    """Fill ``rows_processed``, ``rows_quarantined`` and ``rows_purged`` of every active file from what the zones
+    now hold and what purges removed.
+
+    Args:
+        lake: the lake.
+        manifest: the manifest, updated in place.
+        purged: rows purged per file, ``staged`` and ``quarantined``, indexed by ``ingest_seq``
+            (:func:`data_prep.purge.apply_purge_log`).
 
     Invariants:
-        ``rows_in == rows_processed + rows_quarantined`` for every active file.
+        ``rows_in == rows_processed + rows_quarantined + rows_purged`` for every active file.
     """
     series = _series_quarantine_counts(lake)
     active = manifest["status"] == "active"
     staged = _counts(manifest["rows_staged"])
     key = manifest["source"] + "\x00" + manifest["source_file"]
     lost = _counts(key.map(series))
-    manifest.loc[active, "rows_processed"] = (staged - lost)[active]
-    manifest.loc[active, "rows_quarantined"] = (_counts(manifest["rows_in"]) - staged + lost)[active]
-    del changed
+    purged = purged if purged is not None else pd.DataFrame(columns=["staged", "quarantined"])
+    staged_purged = _counts(manifest["ingest_seq"].map(purged["staged"]))
+    quarantined_purged = _counts(manifest["ingest_seq"].map(purged["quarantined"]))
+    manifest.loc[active, "rows_processed"] = (staged - staged_purged - lost)[active]
+    rows_quarantined = _counts(manifest["rows_in"]) - staged + lost - quarantined_purged
+    manifest.loc[active, "rows_quarantined"] = rows_quarantined[active]
+    manifest.loc[active, "rows_purged"] = (staged_purged + quarantined_purged)[active]
 
 
 def _series_quarantine_counts(lake: Lake) -> pd.Series:

@@ -3,6 +3,10 @@
 The run is incremental and idempotent: a file already in the manifest is a no-op; only the buckets that new or
 superseded files touched are rebuilt. A file's manifest entry is ``committed`` once everything derived from it is
 written, so a rerun after a crash finishes the work the crash interrupted.
+
+Besides the files under ``--input``, a run reads what the service's data-management API wrote into the lake since
+the last run (:mod:`data_prep.ingest.api_inputs`), leaves homes deleted through the API out of the curated zone
+(:mod:`data_prep.deleted_homes`) and purges them once their retention period is over (:mod:`data_prep.purge`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import pyarrow as pa
 from contracts.config import Settings
 from contracts.schemas import Source
 from contracts.storage import Lake, Zone
+from data_prep.ingest.api_inputs import LakeInput, discover_api_inputs
 from data_prep.ingest.discovery import InputFile, discover_inputs
 from data_prep.ingest.readings import FileContext, parse_readings_file
 from data_prep.ingest.source_spec import SourceSpec
@@ -39,63 +44,84 @@ class NothingUsableError(RuntimeError):
 
 @dataclass
 class PrepResult:
-    """What a prep run did and where its outputs are."""
+    """What a prep run did and where its outputs are.
+
+    Attributes:
+        files_seen, files_new: input files and API files listed, and those new to the manifest.
+        api_files_new: the new files among them that the service's API wrote.
+        homes_purged: homes whose data this run purged (their retention period was over).
+        homes_excluded: deleted homes the curated zone leaves out, waiting for their purge.
+    """
 
     lake_uri: str
     files_seen: int = 0
     files_new: int = 0
+    api_files_new: int = 0
     rows_in: int = 0
     rows_processed: int = 0
     rows_quarantined: int = 0
     buckets_rebuilt: list[int] = field(default_factory=list)
     report_paths: dict[str, str] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
+    homes_purged: list[str] = field(default_factory=list)
+    homes_excluded: list[str] = field(default_factory=list)
 
 
 def run_prep(
-    input_uri: str,
+    input_uri: str | None,
     settings: Settings,
     spec: SourceSpec | None = None,
     sources: set[Source] | None = None,
     truth_uri: str | None = None,
     progress: Progress = _no_progress,
     now: datetime | None = None,
+    include_api: bool = True,
 ) -> PrepResult:
-    """Ingest ``input_uri`` into the lake of ``settings`` and rebuild what changed.
+    """Ingest ``input_uri`` and the API's files into the lake of ``settings`` and rebuild what changed.
 
     Args:
-        input_uri: a file or a folder of input files (local path or fsspec URI).
+        input_uri: a file or a folder of input files (local path or fsspec URI); ``None`` for the API's files only.
         settings: the configuration; ``settings.storage.root`` is the lake.
         spec: declarations that override ``_source.yaml`` files (e.g. from ``--spec``).
         sources: only these sources; all when ``None``.
         truth_uri: the sample data's ``_truth`` folder, to score detection and imputation in the report.
         progress: called with (stage, done, total) as work advances.
-        now: the time of the run (tests pin it); readings after it are future timestamps.
+        now: the time of the run (tests pin it); readings after it are future timestamps, and homes whose
+            ``purge_after`` is before it are purged.
+        include_api: also ingest the readings and profiles the service's API wrote into the lake since the last
+            run. Deleted homes are excluded and purged either way.
 
     Raises:
         NothingUsableError: new inputs arrived but not one row of them could be used.
         data_prep.ingest.discovery.InputError: the input path is missing or holds unknown files.
     """
     from data_prep import prep_stages
+    from data_prep.home_lifecycle import begin_lifecycle, finish_lifecycle
 
     now = now or datetime.now(UTC)
     lake = Lake.from_settings(settings.storage)
     rules = load_rules(settings.prep.rules_file)
     raw = RawZone(lake)
     manifest = raw.read_manifest()
-    inputs = [i for i in discover_inputs(input_uri, spec) if sources is None or i.source in sources]
-    result = PrepResult(lake.uri, files_seen=len(inputs))
+    n_buckets = settings.prep.n_buckets
+    lifecycle = begin_lifecycle(lake, manifest, n_buckets, now)
+    inputs = _discover(lake, manifest, input_uri, spec, sources, include_api)
+    result = PrepResult(lake.uri, files_seen=len(inputs), homes_purged=list(lifecycle.purged))
+    result.homes_excluded = sorted(lifecycle.exclusions.excluded)
     new_rows = _ingest(lake, raw, manifest, inputs, settings, rules, now, progress, result)
     pending = manifest[~manifest["committed"]]
     changed = {Source(s) for s in pending["source"].unique()}
     small = prep_stages.rebuild_small_sources(lake, manifest, changed, rules)
     buckets = prep_stages.pending_buckets(lake, pending[pending["source"] == Source.READINGS.value])
+    buckets |= lifecycle.buckets_to_rebuild(n_buckets)
     if changed - {Source.READINGS}:
         # New profiles, bills, weather or prices change every home's curated rows.
         buckets |= prep_stages.all_buckets(lake)
     result.buckets_rebuilt = sorted(buckets)
-    prep_stages.rebuild_buckets(lake, manifest, sorted(buckets), small, settings, rules, progress)
-    prep_stages.settle_counts(lake, manifest, changed)
+    excluded = lifecycle.exclusions.excluded
+    prep_stages.rebuild_buckets(lake, manifest, sorted(buckets), small, settings, rules, progress, excluded)
+    finish_lifecycle(lake, lifecycle, n_buckets)
+    prep_stages.settle_counts(lake, manifest, lifecycle.purged_rows)
     manifest.loc[~manifest["committed"], "committed"] = True
     raw.write_manifest(manifest)
     _summarise(manifest, inputs, result)
@@ -108,11 +134,28 @@ def run_prep(
     return result
 
 
+def _discover(
+    lake: Lake,
+    manifest: pd.DataFrame,
+    input_uri: str | None,
+    spec: SourceSpec | None,
+    sources: set[Source] | None,
+    include_api: bool,
+) -> list[InputFile | LakeInput]:
+    """The input files under ``input_uri``, then the API's files in the lake."""
+    found: list[InputFile | LakeInput] = []
+    if input_uri is not None:
+        found += [i for i in discover_inputs(input_uri, spec) if sources is None or i.source in sources]
+    if include_api:
+        found += discover_api_inputs(lake, manifest, sources)
+    return found
+
+
 def _ingest(
     lake: Lake,
     raw: RawZone,
     manifest: pd.DataFrame,
-    inputs: list[InputFile],
+    inputs: list[InputFile | LakeInput],
     settings: Settings,
     rules: RuleSet,
     now: datetime,
@@ -128,15 +171,19 @@ def _ingest(
     jobs: list[StageJob] = []
     for done, item in enumerate(inputs):
         progress("copy", done, len(inputs))
-        registration = raw.register(item, manifest, now)
+        if isinstance(item, LakeInput):  # the API's file: recorded where it is, read with the contract as is
+            registration, item_spec = raw.register_in_place(item, manifest, now), SourceSpec()
+        else:
+            registration, item_spec = raw.register(item, manifest, now), item.spec
         if registration.is_new:
             row = manifest.index[manifest["sha256"] == registration.sha256][0]
             seq = int(manifest["ingest_seq"].loc[row])
             jobs.append(
                 StageJob(
-                    item.source, item.logical_name, item.spec, registration.raw_path, registration.sha256, seq
+                    item.source, item.logical_name, item_spec, registration.raw_path, registration.sha256, seq
                 )
             )
+            result.api_files_new += isinstance(item, LakeInput)
     progress("copy", len(inputs), len(inputs))
     result.files_new = len(jobs)
     state = {"lake": lake, "settings": settings, "rules": rules, "now": now}
@@ -210,7 +257,7 @@ def _quarantine_messages(logical_name: str, quarantine: pa.Table, limit: int = 3
     return lines
 
 
-def _summarise(manifest: pd.DataFrame, inputs: list[InputFile], result: PrepResult) -> None:
+def _summarise(manifest: pd.DataFrame, inputs: list[InputFile | LakeInput], result: PrepResult) -> None:
     seen = manifest[
         manifest["source_file"].isin([i.logical_name for i in inputs]) & (manifest["status"] == "active")
     ]

@@ -32,7 +32,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from contracts.schemas import EXPORT_KWH, HOME_ID, INTERVAL_MIN, KWH, PV_KWH, TS, TS_TYPE, Reason
+from contracts.api_zone import API_READINGS
+from contracts.api_zone import API_READINGS_SCHEMA as _RAW_SCHEMA
+from contracts.schemas import EXPORT_KWH, HOME_ID, INTERVAL_MIN, KWH, PV_KWH, TS, Reason
 from contracts.storage import Lake, Zone
 from data_prep.ingest.readings import row_checks
 from data_prep.ingest.source_spec import SourceSpec
@@ -57,7 +59,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-API_READINGS = "api_readings"
 DEFAULT_INTERVAL_MIN = 60  # a reading without interval_min is hourly, as data_prep assumes for a lone reading
 MAX_INTERVAL_MIN = 1440  # the readings contract ends at daily readings; longer periods are bills
 # The API takes current readings; older history goes through `eliq prep run`. Earlier times are typing errors.
@@ -65,19 +66,6 @@ EARLIEST_TS_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z [us since the epoch
 EARLIEST_TS_TEXT = "ts before 2000-01-01T00:00Z: send older history through `eliq prep run`"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MINUTE_US = 60_000_000
-
-_RAW_SCHEMA = pa.schema(
-    [
-        pa.field(HOME_ID, pa.string(), nullable=False),
-        pa.field(TS, TS_TYPE, nullable=False),
-        pa.field(KWH, pa.float64(), nullable=False),
-        pa.field(INTERVAL_MIN, pa.int32(), nullable=False),
-        pa.field("line", pa.int64(), nullable=False),
-        pa.field("client_id", pa.string(), nullable=False),
-        pa.field("batch_id", pa.string(), nullable=False),
-        pa.field("ingested_at", TS_TYPE, nullable=False),
-    ]
-)
 
 
 @dataclass(frozen=True)

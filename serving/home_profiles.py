@@ -26,17 +26,12 @@ from urllib.parse import quote
 import pyarrow as pa
 from pydantic import ValidationError
 
+from contracts.api_zone import API_PROFILES, DELETED, RETENTION_DAYS, RETENTION_RULE
 from contracts.home_profile import HomeProfile
 from contracts.schemas import HOME_ID
 from contracts.storage import Lake, Zone
 from data_prep.ingest.profiles import explain_validation_error
 
-API_PROFILES = "api_profiles"
-RETENTION_DAYS = 30
-RETENTION_RULE = (
-    f"the home's lake data (API profile, raw readings, curated rows) is kept {RETENTION_DAYS} days after "
-    "deleted_at, then purged; the home_id cannot be reused before that"
-)
 _MAX_NAME = 200  # encoded id length that stays a valid file name on every filesystem the lake runs on [chars]
 
 
@@ -83,7 +78,7 @@ class ProfileStore:
         return self.lake.path(Zone.RAW, API_PROFILES, f"{quote(home_id, safe='')}.json")
 
     def tombstone_path(self, home_id: str) -> str:
-        return self.lake.path(Zone.RAW, API_PROFILES, "_deleted", f"{quote(home_id, safe='')}.json")
+        return self.lake.path(Zone.RAW, API_PROFILES, DELETED, f"{quote(home_id, safe='')}.json")
 
     def tombstone(self, home_id: str) -> dict[str, Any] | None:
         """The tombstone of a deleted home, ``None`` when it was not deleted."""

@@ -73,6 +73,14 @@ def test_missing_input_is_a_clear_error(tmp_path):
     assert "input path does not exist" in result.output
 
 
+def test_prep_with_neither_input_nor_the_api_is_a_clear_error(tmp_path):
+    config = tmp_path / "eliq.yaml"
+    config.write_text(f"storage:\n  root: {tmp_path / 'lake'}\n")
+    result = CliRunner().invoke(app, ["--config", str(config), "prep", "run", "--no-api"])
+    assert result.exit_code == 1 and "nothing to ingest" in result.output
+    assert not (tmp_path / "lake").exists()
+
+
 def test_training_before_prep_is_a_clear_error(tmp_path):
     config = tmp_path / "eliq.yaml"
     config.write_text(

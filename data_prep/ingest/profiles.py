@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from contracts.api_zone import API_PROFILES
 from contracts.home_profile import HomeProfile
 from contracts.schemas import HOME_ID, Reason
 from data_prep.ingest.columns import CONTROL_CHARACTERS
@@ -83,7 +84,12 @@ def flatten(profile: HomeProfile) -> dict[str, Any]:
 
 
 def latest_profiles(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """One row per home: the latest-ingested document wins (a profile update replaces the earlier one)."""
+    """One row per home: its API document when it has one, else its latest-ingested document from files.
+
+    A document the service's API stored (``source_file`` under ``api_profiles/``) is the home's current profile,
+    as the service itself reads it, so it wins over any file, even one delivered after it. Among files, a profile
+    update replaces the earlier one.
+    """
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=["home_id", "client_id"])
@@ -93,8 +99,11 @@ def latest_profiles(frames: list[pd.DataFrame]) -> pd.DataFrame:
     all_rows = pd.concat([f.dropna(axis=1, how="all") for f in frames], ignore_index=True).reindex(
         columns=columns
     )
-    all_rows = all_rows.sort_values(["home_id", "ingest_seq", "line"], kind="stable")
-    return all_rows.drop_duplicates("home_id", keep="last").reset_index(drop=True)
+    from_api = all_rows["source_file"].astype(str).str.startswith(f"{API_PROFILES}/")
+    all_rows = all_rows.assign(_from_api=from_api.to_numpy())
+    all_rows = all_rows.sort_values(["home_id", "_from_api", "ingest_seq", "line"], kind="stable")
+    latest = all_rows.drop_duplicates("home_id", keep="last").drop(columns="_from_api")
+    return latest.reset_index(drop=True)
 
 
 def _check_keys(profile: HomeProfile) -> None:

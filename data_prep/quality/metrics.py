@@ -171,7 +171,8 @@ def file_quality_metrics_from_counts(
         One row per file: the manifest counts; ``n_quarantine_<reason>`` per reason and ``n_quarantine_rows``
         (rows found in the quarantine table); ``validity`` = processed / in and ``consistency`` = 1 −
         (duplicate + conflicting duplicate + off-grid) / in [0–1, NaN for an empty file]; ``rows_balance_ok``:
-        ``rows_in == rows_processed + rows_quarantined``; ``quarantine_rows_match``: the manifest's
+        ``rows_in == rows_processed + rows_quarantined + rows_purged`` (``rows_purged``: rows of deleted homes a
+        purge removed, 0 when the manifest has no such column); ``quarantine_rows_match``: the manifest's
         ``rows_quarantined`` equals the rows in the quarantine table; ``in_manifest``: false for a file that
         only the quarantine knows (its manifest counts are 0 and it never balances).
 
@@ -180,7 +181,16 @@ def file_quality_metrics_from_counts(
         active version share a path, their quarantine rows are counted together.
     """
     man = manifest.loc[manifest["status"].eq(ACTIVE)] if active_only else manifest
-    man_cols = ["source", "source_file", "rows_in", "rows_processed", "rows_quarantined", "status"]
+    man = man.assign(rows_purged=man.get("rows_purged", 0))
+    man_cols = [
+        "source",
+        "source_file",
+        "rows_in",
+        "rows_processed",
+        "rows_quarantined",
+        "rows_purged",
+        "status",
+    ]
     wide = counts.pivot_table(
         index=["source", "source_file"], columns="reason", values="n_rows", aggfunc="sum", fill_value=0
     )
@@ -192,14 +202,14 @@ def file_quality_metrics_from_counts(
     files = man.loc[:, man_cols].merge(wide, on=["source", "source_file"], how="outer", indicator=True)
     files["in_manifest"] = files.pop("_merge").ne("right_only")
     reason_cols = list(wide.columns[2:])
-    count_cols = ["rows_in", "rows_processed", "rows_quarantined", *reason_cols]
+    count_cols = ["rows_in", "rows_processed", "rows_quarantined", "rows_purged", *reason_cols]
     files[count_cols] = files[count_cols].apply(pd.to_numeric).fillna(0).astype(np.int64)
     files["n_quarantine_rows"] = files[reason_cols].sum(axis=1)
     rows_in = files["rows_in"].where(files["rows_in"] > 0)
     inconsistent = files[[quarantine_column(r) for r in CONSISTENCY_REASONS]].sum(axis=1)
     files["validity"] = files["rows_processed"] / rows_in
     files["consistency"] = 1.0 - inconsistent / rows_in
-    balanced = files["rows_in"].eq(files["rows_processed"] + files["rows_quarantined"])
+    balanced = files["rows_in"].eq(files["rows_processed"] + files["rows_quarantined"] + files["rows_purged"])
     files["rows_balance_ok"] = balanced & files["in_manifest"]
     files["quarantine_rows_match"] = files["rows_quarantined"].eq(files["n_quarantine_rows"])
     return files.sort_values(["source", "source_file"], ignore_index=True)

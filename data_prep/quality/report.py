@@ -59,6 +59,7 @@ _FILE_COLUMNS = [
     "rows_in",
     "rows_processed",
     "rows_quarantined",
+    "rows_purged",
     "n_quarantine_rows",
 ]
 
@@ -205,7 +206,7 @@ def _files_section(
     attention = attention.sort_values(["validity", "source_file"], na_position="first").head(10)
     columns = [*_FILE_COLUMNS, "validity", "consistency", "rows_balance_ok"]
     balanced = int(file_metrics["rows_balance_ok"].astype(bool).sum())
-    text = f"{balanced} of {len(file_metrics)} files balance (rows read = rows processed + rows quarantined)."
+    text = f"{balanced} of {len(file_metrics)} files balance (rows read = rows processed + rows quarantined + rows of deleted homes purged)."
     mismatched = int((~file_metrics["quarantine_rows_match"].astype(bool)).sum())
     if mismatched:
         text += f" In {mismatched}, the quarantine holds a different number of rows than the manifest says."

@@ -30,14 +30,31 @@ UnitOption = Annotated[
 @prep_app.command("run")
 def run(
     ctx: typer.Context,
-    input: InputOption,
+    input: Annotated[
+        str | None,
+        typer.Option(
+            "--input", "-i", help="Input file or folder (local path or fsspec URI); omit for the API's only."
+        ),
+    ] = None,
     spec: SpecOption = None,
     truth: Annotated[
         str | None, typer.Option(help="The sample data's _truth folder, to score the framework.")
     ] = None,
+    api: Annotated[
+        bool,
+        typer.Option(
+            "--api/--no-api", help="Also ingest the readings and profiles sent to the service's API."
+        ),
+    ] = True,
 ) -> None:
-    """Run every source found under --input, end to end, and write the quality report."""
-    _run(ctx, input, spec, None, None, None, truth)
+    """Run every source found under --input and what came through the API, end to end; exclude deleted homes, purge
+    those past their retention, and write the quality report."""
+    if input is None and not api:
+        from pipelines.cli.progress import console
+
+        console.print("[red]error:[/red] nothing to ingest: give --input, or leave out --no-api")
+        raise typer.Exit(code=1)
+    _run(ctx, input, spec, None, None, None, truth, include_api=api)
 
 
 def _source_command(source_name: str) -> Any:
@@ -60,12 +77,13 @@ for _name in ("readings", "bills", "profiles", "weather", "prices"):
 
 def _run(
     ctx: typer.Context,
-    input_uri: str,
+    input_uri: str | None,
     spec_path: Path | None,
     source_name: str | None,
     timezone: str | None,
     unit: str | None,
     truth: str | None,
+    include_api: bool = False,
 ) -> None:
     from pydantic import ValidationError
 
@@ -87,7 +105,13 @@ def _run(
         sources = {Source(source_name)} if source_name else None
         with progress_bars() as progress:
             result = run_prep(
-                input_uri, settings, spec=spec, sources=sources, truth_uri=truth, progress=progress
+                input_uri,
+                settings,
+                spec=spec,
+                sources=sources,
+                truth_uri=truth,
+                progress=progress,
+                include_api=include_api,
             )
     except (InputError, NothingUsableError, FileNotFoundError, ValidationError) as err:
         console.print(f"[red]error:[/red] {err}")
@@ -111,6 +135,11 @@ def _print_result(result: Any, console: Any) -> None:
     table.add_row("rows processed", f"{result.rows_processed:,}")
     table.add_row("rows quarantined", f"{result.rows_quarantined:,}")
     table.add_row("buckets rebuilt", str(len(result.buckets_rebuilt)))
+    table.add_row("new files from the API", str(result.api_files_new))
+    if result.homes_excluded or result.homes_purged:
+        table.add_row(
+            "deleted homes left out / purged", f"{len(result.homes_excluded)} / {len(result.homes_purged)}"
+        )
     for zone in ("raw", "processed", "quarantine", "curated"):
         table.add_row(f"{zone} zone", f"{result.lake_uri.rstrip('/')}/{zone}")
     for name, path in result.report_paths.items():
