@@ -8,7 +8,7 @@ DEMO_DIR ?= demo
 DEMO_HOMES ?= 60
 DEMO_DAYS ?= 120
 
-.PHONY: help env demo test lint format typecheck pytest bench clean
+.PHONY: help env demo test lint format typecheck pytest bench notebooks clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -23,18 +23,13 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 
 env: $(VENV)/.synced  ## create .venv from uv.lock
 
-demo: env  ## generate sample data and run every layer end to end on the embedded defaults
+demo: env  ## generate sample data and run the workflow end to end (prep → … → monitor) on the embedded defaults
 	$(RUN) eliq demo-data --homes $(DEMO_HOMES) --days $(DEMO_DAYS) --seed 7 --out $(DEMO_DIR)/input
-	$(RUN) eliq --config eliq.yaml prep run --input $(DEMO_DIR)/input --truth $(DEMO_DIR)/input/_truth
-	$(RUN) eliq --config eliq.yaml features build
-	$(RUN) eliq --config eliq.yaml features apply
-	$(RUN) eliq --config eliq.yaml features materialize
+	$(RUN) eliq --config eliq.yaml pipeline run --input $(DEMO_DIR)/input --truth $(DEMO_DIR)/input/_truth
 	$(RUN) eliq --config eliq.yaml features online --home h00000
-	$(RUN) eliq --config eliq.yaml train forecast --report-dir $(DEMO_DIR)/reports/forecast
-	$(RUN) eliq --config eliq.yaml models promote forecast
 	$(RUN) eliq --config eliq.yaml predict forecast --out $(DEMO_DIR)/forecasts/forecast.parquet
-	@echo "forecast evaluation report: $(DEMO_DIR)/reports/forecast/report.html"
-	@echo "MLflow UI: $(RUN) mlflow ui --backend-store-uri sqlite:///$(DEMO_DIR)/mlflow/mlflow.db"
+	@echo "forecasts of every home: $(DEMO_DIR)/forecasts/forecast.parquet"
+	$(RUN) eliq --config eliq.yaml pipeline show   # the run's steps; where the run record, reports and UIs are
 
 test: lint typecheck pytest  ## lint, type-check and run every test (integration included)
 
@@ -61,6 +56,10 @@ bench: env  ## every benchmark; figures are printed and written to benchmarks/re
 	$(RUN) python -m benchmarks.bench_forecast_real
 	$(RUN) python -m benchmarks.bench_predict
 	$(RUN) python -m benchmarks.bench_serving
+	$(RUN) python -m benchmarks.bench_monitoring
+
+notebooks: env  ## execute the notebooks against what make demo built
+	$(RUN) pytest --nbmake notebooks/
 
 clean:  ## remove generated data and environments
 	rm -rf $(DEMO_DIR) data .venv $(BOOT) .pytest_cache .mypy_cache .ruff_cache

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from contracts.feature_settings import FeatureStoreSettings
+from contracts.monitoring_settings import MonitoringSettings
+from contracts.pipeline_settings import PipelineSettings
 from contracts.serving_settings import ServingSettings
 from contracts.training_settings import TrainingSettings
 
@@ -98,6 +100,8 @@ class Settings(BaseSettings):
     features: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,6 +25,13 @@ def _root(
     ] = None,
 ) -> None:
     ctx.obj = {"config": config}
+
+
+def settings_of(ctx: typer.Context) -> Any:
+    """The settings of the ``--config`` given to ``eliq`` (or ``$ELIQ_CONFIG``, or ``./eliq.yaml``)."""
+    from contracts.config import load_settings
+
+    return load_settings(ctx.obj.get("config") if ctx.obj else None)
 
 
 def main() -> None:

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from pipelines.cli.app import app
+from pipelines.cli.app import app, settings_of
 
 score_app = typer.Typer(
     help="Score a client's homes with a registered model and store the forecasts in the lake.",
@@ -51,12 +51,6 @@ def _known_errors(*extra: type[Exception]) -> Iterator[None]:
         raise typer.Exit(code=1) from err
 
 
-def _settings(ctx: typer.Context) -> Any:
-    from contracts.config import load_settings
-
-    return load_settings(ctx.obj.get("config") if ctx.obj else None)
-
-
 @score_app.command("forecast")
 def score_forecast(
     ctx: typer.Context,
@@ -77,7 +71,7 @@ def score_forecast(
 
     with _known_errors(RegistryError), progress_bars() as bars:
         outcome = score(
-            _settings(ctx),
+            settings_of(ctx),
             client,
             issue_time=issue_time,
             alias=alias,
@@ -117,7 +111,7 @@ def export_forecasts(
 
     chosen = homes.split(",") if homes is not None else None
     with _known_errors(OSError):  # e.g. an output folder that cannot be written
-        lake = Lake.from_settings(_settings(ctx).storage)
+        lake = Lake.from_settings(settings_of(ctx).storage)
         outcome = export(lake, client, homes=chosen, start=start, end=end, fmt=fmt.value, out=out)
     sidecar = (
         f" (metadata: {outcome.metadata_path})" if outcome.metadata_path else " (metadata: sheet 'about')"

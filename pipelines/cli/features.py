@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pipelines.cli.app import app
+from pipelines.cli.app import app, settings_of
 
 features_app = typer.Typer(
     help="The feature store: feature tables, Feast registry, online store.", no_args_is_help=True
@@ -35,16 +35,10 @@ def _feature_errors() -> Iterator[None]:
         raise typer.Exit(code=1) from err
 
 
-def _settings(ctx: typer.Context) -> Any:
-    from contracts.config import load_settings
-
-    return load_settings(ctx.obj.get("config") if ctx.obj else None)
-
-
 def _adapter(ctx: typer.Context) -> Any:
     from features.store import FeatureStoreAdapter
 
-    return FeatureStoreAdapter.from_settings(_settings(ctx))
+    return FeatureStoreAdapter.from_settings(settings_of(ctx))
 
 
 @features_app.command("build")
@@ -56,7 +50,7 @@ def build(ctx: typer.Context) -> None:
     with _feature_errors():
         from features.transforms.build import build_feature_tables
 
-        settings = _settings(ctx)
+        settings = settings_of(ctx)
         with progress_bars() as progress:
             result = build_feature_tables(
                 Lake.from_settings(settings.storage), settings.prep.n_buckets, progress

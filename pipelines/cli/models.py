@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pipelines.cli.app import app
+from pipelines.cli.app import app, settings_of
 
 train_app = typer.Typer(
     help="Train a model family, backtest it, log it to MLflow and register it.", no_args_is_help=True
@@ -53,12 +53,6 @@ def _model_errors() -> Iterator[None]:
         raise typer.Exit(code=1) from err
 
 
-def _settings(ctx: typer.Context) -> Any:
-    from contracts.config import load_settings
-
-    return load_settings(ctx.obj.get("config") if ctx.obj else None)
-
-
 def _say(message: str) -> None:
     from pipelines.cli.progress import console
 
@@ -81,7 +75,7 @@ def train_forecast(
 
     with _model_errors():
         params = json.loads(params_file.read_text()) if params_file else None
-        outcome = train(_settings(ctx), params=params, progress=_say, report_dir=_folder(report_dir))
+        outcome = train(settings_of(ctx), params=params, progress=_say, report_dir=_folder(report_dir))
     print_comparison(outcome.comparison, "day-ahead hourly backtest (24-h horizon), every home")
     for name, table in outcome.sample_comparisons.items():
         homes = int(table["homes"].max()) if "homes" in table.columns else "?"
@@ -105,7 +99,7 @@ def evaluate_forecast(
     from training.steps.forecast_train import evaluate_forecast as evaluate
 
     with _model_errors():
-        outcome = evaluate(_settings(ctx), alias=alias, progress=_say, report_dir=_folder(report_dir))
+        outcome = evaluate(settings_of(ctx), alias=alias, progress=_say, report_dir=_folder(report_dir))
     print_comparison(
         outcome.comparison, f"{outcome.model_name} v{outcome.version} ({alias}), day-ahead hourly"
     )
@@ -141,7 +135,7 @@ def tune_forecast(
             bars("trials", done, trials)
 
         result = tune(
-            _settings(ctx), n_trials=trials, timeout_s=timeout, params_out=params_out, on_trial=on_trial
+            settings_of(ctx), n_trials=trials, timeout_s=timeout, params_out=params_out, on_trial=on_trial
         )
     console.print(
         f"study {result.study_name}: {result.n_new} new trials ({result.n_complete} complete, "
@@ -175,7 +169,7 @@ def predict_forecast(
     chosen = [h.strip() for h in homes.split(",") if h.strip()] if homes else None
     with _model_errors(), progress_bars() as bars:
         outcome = predict(
-            _settings(ctx),
+            settings_of(ctx),
             homes=chosen,
             issue_time=issue_time,
             alias=alias,
@@ -206,7 +200,7 @@ def promote(
 
     _known_family(family)
     with _model_errors():
-        outcome = promote_forecast(_settings(ctx), progress=_say)
+        outcome = promote_forecast(settings_of(ctx), progress=_say)
     decision = outcome.decision
     for reason in decision.reasons:
         console.print(f"  {reason}")
@@ -230,7 +224,7 @@ def rollback(
 
     _known_family(family)
     with _model_errors():
-        moved = rollback_forecast(_settings(ctx))
+        moved = rollback_forecast(settings_of(ctx))
     console.print(
         f"[green]rolled back[/green] {moved['model']} champion: version {moved['from']} → {moved['to']}"
     )
@@ -247,7 +241,7 @@ def show(
     from training.integrations.mlflow_tracking import configure_tracking, registered_model_name
 
     _known_family(family)
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     configure_tracking(settings.training)
     name = registered_model_name(settings.training, family)
     for alias in ("champion", "challenger"):
