@@ -69,7 +69,11 @@ class ForecastFamily:
         self.loader = AliasedModelLoader(f"{training.registry_prefix}-{FAMILY}", serving.model_alias)
         self.cache = ForecastCache(serving.forecast_cache_entries)
         self.versions = HomeInputVersions(Path(serving.state_dir) / LEDGER_FILE)
-        self._warmer: threading.Thread | None = None
+        self._warmer: threading.Thread | None = None  # the background pass; None when none runs
+        self._warm_pending = False  # another pass was asked for while one ran (e.g. a reload mid-pass)
+        self._warm_lock = threading.Lock()
+        self._warm_idle = threading.Event()
+        self._warm_idle.set()
 
     @classmethod
     def router(cls) -> APIRouter:
@@ -88,7 +92,7 @@ class ForecastFamily:
             "error": self.loader.error,
             "stored_forecasts": {
                 **self.cache.stats(),
-                "warming": self._warmer is not None and self._warmer.is_alive(),
+                "warming": not self._warm_idle.is_set(),
             },
         }
 
@@ -178,11 +182,29 @@ class ForecastFamily:
         return done
 
     def warm_in_background(self) -> None:
-        """Start :meth:`warm` in a daemon thread, unless one runs already."""
-        if self._warmer is not None and self._warmer.is_alive():
-            return
-        self._warmer = threading.Thread(target=self.warm, name="eliq-forecast-warm", daemon=True)
-        self._warmer.start()
+        """Run :meth:`warm` in a daemon thread; asked while a pass runs, one more pass follows it, so that a model
+        reloaded or a lake rewritten mid-pass has its forecasts stored too."""
+        with self._warm_lock:
+            self._warm_pending = True
+            if self._warmer is not None:
+                return
+            self._warm_idle.clear()
+            self._warmer = threading.Thread(target=self._warm_passes, name="eliq-forecast-warm", daemon=True)
+            self._warmer.start()
+
+    def wait_until_warm(self, timeout_s: float | None = None) -> bool:
+        """Wait until no background pass runs; returns whether that happened within ``timeout_s`` [s]."""
+        return self._warm_idle.wait(timeout_s)
+
+    def _warm_passes(self) -> None:
+        while True:
+            with self._warm_lock:
+                if not self._warm_pending:
+                    self._warmer = None
+                    self._warm_idle.set()
+                    return
+                self._warm_pending = False
+            self.warm()
 
     def _attributes(self, ids: Sequence[str]) -> pd.DataFrame:
         """Curated attributes, and for homes created through the API since the last prep run, their profile."""

@@ -91,7 +91,7 @@ def test_a_profile_change_bumps_the_home_input_version_and_the_forecast_is_compu
 def test_every_home_is_computed_in_the_background_and_then_served_without_a_model_call(world):
     context = ServingContext.start(world.settings(warm_forecasts=True))
     family = context.families["forecast"]
-    family._warmer.join(timeout=120)
+    assert family.wait_until_warm(timeout_s=120)
     homes = context.homes.all_homes()
     assert set(OWNERS) <= set(homes) and len(family.cache) >= len(OWNERS)
     misses = family.cache.misses
@@ -99,6 +99,32 @@ def test_every_home_is_computed_in_the_background_and_then_served_without_a_mode
         _post(client, world, ACME)
         status = client.get("/readyz").json()["families"]["forecast"]["stored_forecasts"]
     assert family.cache.misses == misses and status["warming"] is False and status["entries"] >= len(OWNERS)
+
+
+def test_a_warm_request_during_a_pass_gets_one_more_pass_after_it(world):
+    import threading
+
+    family = ServingContext.start(world.settings(warm_forecasts=False)).families["forecast"]
+    started, release, passes = threading.Event(), threading.Event(), []
+    original = family.warm
+
+    def observed() -> int:  # the real pass, held at its start the first time
+        passes.append(len(passes) + 1)
+        if len(passes) == 1:
+            started.set()
+            release.wait(60)
+        return original()
+
+    family.warm = observed  # type: ignore[method-assign]
+    family.warm_in_background()
+    assert started.wait(60)
+    family.warm_in_background()  # e.g. a model reloaded mid-pass
+    family.warm_in_background()  # asked twice: still one more pass, not two
+    assert family.status()["stored_forecasts"]["warming"] is True
+    release.set()
+    assert family.wait_until_warm(timeout_s=120)
+    assert passes == [1, 2] and family.status()["stored_forecasts"]["warming"] is False
+    assert len(family.cache) >= len(OWNERS)
 
 
 def test_an_expired_forecast_is_not_served():
