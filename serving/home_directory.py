@@ -132,10 +132,7 @@ class HomeDirectory:
         return frame.loc[known].reset_index(drop=True)
 
     def __len__(self) -> int:
-        rows = self._connection().execute("SELECT home_id, forgotten FROM homes").fetchall()
-        registered = {home for home, forgotten in rows if not forgotten}
-        forgotten = {home for home, gone in rows if gone}
-        return len((set(self._curated[1]) - forgotten) | registered)
+        return len(self.all_homes())
 
     def _owner_of(self, home_id: str, row: tuple[str, int] | None) -> str | None:
         if row is not None:

@@ -148,7 +148,7 @@ class ForecastFamily:
         issue_key = None if issue_time is None else issue_time.isoformat()
         lake = self.context.lake_token
         keys = {h: (h, resolution, issue_key, loaded.version, lake, versions[h]) for h in ids}
-        found = {h: self.cache.get(key) for h, key in keys.items()}
+        found = {h: self.cache.get(key, count_miss=compute) for h, key in keys.items()}
         missing = [h for h, entry in found.items() if entry is None]
         if missing and not compute:
             return None

@@ -71,15 +71,20 @@ class ForecastCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: Hashable) -> StoredForecast | None:
-        """The forecast stored under ``key``, unless there is none or it expired."""
+    def get(self, key: Hashable, count_miss: bool = True) -> StoredForecast | None:
+        """The forecast stored under ``key``, unless there is none or it expired.
+
+        Args:
+            key: the forecast's key.
+            count_miss: count a miss in :meth:`stats` (``False`` for a look that will be repeated before computing).
+        """
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and (entry.expires_at is None or entry.expires_at > time.time()):
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return entry
-            self.misses += 1
+            self.misses += count_miss
             return None
 
     def put(self, key: Hashable, entry: StoredForecast) -> None:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from contracts.config import Settings, load_settings
 from tests.serving.service_fixtures import FORECAST, set_champion, train_and_register
+from tests.world_config import world_config
 
 BACKTEST_MAE_KWH = 0.01
 CLIENTS = ("acme_energy", "nordic_power", "hanse_strom")
@@ -93,17 +94,12 @@ def build_world(root: Path) -> MonitoredWorld:
 
 
 def _config_values(root: Path) -> dict[str, Any]:
-    return {
-        "storage": {"root": str(root / "lake")},
-        "prep": {"n_buckets": 4, "workers": 1},
-        "features": {"repo_dir": str(root / "feast")},
-        "training": {
-            "tracking_uri": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
-            "artifact_root": str(root / "mlflow" / "artifacts"),
-            "forecast": {**FORECAST, "source": "feast"},
-        },
-        "monitoring": {"sample_rows": 5_000, "cohort_sample_rows": 1_000, "min_cohort_rows": 100},
-    }
+    return world_config(
+        root,
+        n_buckets=4,
+        forecast={**FORECAST, "source": "feast"},
+        monitoring={"sample_rows": 5_000, "cohort_sample_rows": 1_000, "min_cohort_rows": 100},
+    )
 
 
 def _record_like_training(settings: Settings, run_id: str, hourly: pd.DataFrame) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from tests.serving.service_fixtures import SMALL_PARAMS
+from tests.world_config import world_config
 
 HOMES, DAYS, SEED = 12, 60, 3
 FORECAST = {
@@ -57,25 +58,12 @@ class NotebookWorld:
 
 def config_values(root: Path) -> dict[str, Any]:
     """Every path of the world under ``root``; small buckets, in-process prep, the small model."""
-    return {
-        "storage": {"root": str(root / "lake")},
-        "prep": {"n_buckets": 4, "workers": 1},
-        "features": {"repo_dir": str(root / "feast")},
-        "training": {
-            "tracking_uri": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
-            "artifact_root": str(root / "mlflow" / "artifacts"),
-            "forecast": FORECAST,
-        },
-        "serving": {"state_dir": str(root / "serving_state")},
-        "monitoring": {
-            "workspace": str(root / "monitoring" / "workspace"),
-            "runs_dir": str(root / "monitoring" / "runs"),
-            "sample_rows": 5_000,
-            "cohort_sample_rows": 1_000,
-            "min_cohort_rows": 100,
-        },
-        "pipeline": {"runs_dir": str(root / "pipeline_runs")},
-    }
+    return world_config(
+        root,
+        n_buckets=4,
+        forecast=FORECAST,
+        monitoring={"sample_rows": 5_000, "cohort_sample_rows": 1_000, "min_cohort_rows": 100},
+    )
 
 
 def build_world(root: Path) -> NotebookWorld:

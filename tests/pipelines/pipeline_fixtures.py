@@ -13,6 +13,7 @@ from typing import Any
 
 from contracts.config import Settings, load_settings
 from tests.serving.service_fixtures import SMALL_PARAMS
+from tests.world_config import world_config
 
 FORECAST = {
     "source": "feast",
@@ -36,19 +37,13 @@ def make_input(folder: Path) -> Path:
 
 def config_values(root: Path, **pipeline: Any) -> dict[str, Any]:
     """The config of a world under ``root``; ``pipeline`` keys override the ``pipeline:`` section."""
-    return {
-        "storage": {"root": str(root / "lake")},
-        "prep": {"n_buckets": 2, "workers": 1},
-        "features": {"repo_dir": str(root / "feast")},
-        "training": {
-            "tracking_uri": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
-            "artifact_root": str(root / "mlflow" / "artifacts"),
-            "forecast": FORECAST,
-        },
-        "serving": {"state_dir": str(root / "serving_state")},
-        "monitoring": {"workspace": str(root / "monitoring_workspace")},
-        "pipeline": {"runs_dir": str(root / "runs"), **pipeline},
-    }
+    return world_config(
+        root,
+        n_buckets=2,
+        forecast=FORECAST,
+        monitoring={"workspace": str(root / "monitoring_workspace")},
+        pipeline={"runs_dir": str(root / "runs"), **pipeline},
+    )
 
 
 def write_config(root: Path, **pipeline: Any) -> Path:

@@ -19,23 +19,16 @@ def write_record(folder, step) -> None:
     (folder / "record.json").write_text(step.model_dump_json())
 
 
+def score_after_register(config, upstream, *out: str):
+    """``eliq pipeline step score --upstream <register's folder> [--out …]``."""
+    arguments = ["--config", str(config), "pipeline", "step", "score", "--upstream", str(upstream), *out]
+    return CliRunner().invoke(app, arguments)
+
+
 def test_a_step_reads_its_upstream_record_and_writes_its_own(pipeline_world, tmp_path):
     write_record(tmp_path / "register", pipeline_world.record.steps["register"])
     out = tmp_path / "score"
-    result = CliRunner().invoke(
-        app,
-        [
-            "--config",
-            str(pipeline_world.config),
-            "pipeline",
-            "step",
-            "score",
-            "--upstream",
-            str(tmp_path / "register"),
-            "--out",
-            str(out),
-        ],
-    )
+    result = score_after_register(pipeline_world.config, tmp_path / "register", "--out", str(out))
     assert result.exit_code == 0, result.output
     record = json.loads((out / "record.json").read_text())
     assert record["status"] == "succeeded"
@@ -49,18 +42,7 @@ def test_a_step_reads_its_upstream_record_and_writes_its_own(pipeline_world, tmp
 def test_a_failed_upstream_record_is_refused(pipeline_world, tmp_path):
     failed = pipeline_world.record.steps["register"].model_copy(update={"status": "failed"})
     write_record(tmp_path / "register", failed)
-    result = CliRunner().invoke(
-        app,
-        [
-            "--config",
-            str(pipeline_world.config),
-            "pipeline",
-            "step",
-            "score",
-            "--upstream",
-            str(tmp_path / "register"),
-        ],
-    )
+    result = score_after_register(pipeline_world.config, tmp_path / "register")
     assert result.exit_code == 1
     output = flat(result.output)
     assert "upstream step 'register'" in output and "did not succeed (failed)" in output

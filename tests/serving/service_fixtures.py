@@ -18,6 +18,7 @@ import pandas as pd
 from contracts.config import Settings, load_settings
 from contracts.schemas import HOME_ID
 from contracts.storage import Lake, Zone, home_bucket
+from tests.world_config import world_config
 
 N_BUCKETS = 4
 MODEL_NAME = "eliq-forecast"
@@ -76,17 +77,12 @@ class ServedWorld:
 
 
 def config_values(root: Path) -> dict[str, Any]:
-    return {
-        "storage": {"root": str(root / "lake")},
-        "prep": {"n_buckets": N_BUCKETS, "workers": 1},
-        "features": {"repo_dir": str(root / "feast")},
-        "training": {
-            "tracking_uri": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
-            "artifact_root": str(root / "mlflow" / "artifacts"),
-            "forecast": FORECAST,
-        },
-        "serving": {"state_dir": str(root / "state"), "reload_interval_s": 0, "max_batch_homes": 5},
-    }
+    return world_config(
+        root,
+        n_buckets=N_BUCKETS,
+        forecast=FORECAST,
+        serving={"state_dir": str(root / "state"), "reload_interval_s": 0, "max_batch_homes": 5},
+    )
 
 
 def write_partitioned_curated(lake: Lake, hourly: pd.DataFrame, homes: pd.DataFrame) -> None:
