@@ -1,7 +1,7 @@
 """Benchmark of ``eliq prep run`` on 1,000 homes × 1 year of hourly readings, against a bare pyarrow baseline.
 
 Run with ``python -m benchmarks.bench_prep [--homes N] [--days D] [--scaling]``. Each measurement runs in a fresh
-subprocess so that its peak memory (max RSS) is its own. Printed as a table, written to
+subprocess so that its peak memory (resident, with its workers) is its own. Printed as a table, written to
 ``benchmarks/results/prep.json``.
 
 Measured in the same run:
@@ -49,24 +49,39 @@ print(time.perf_counter() - t, result.rows_in, result.rows_processed, result.row
 """
 
 
-def _measure(code: str, *args: str, workers: int = 1) -> tuple[list[str], float]:
+def _measure(code: str, *args: str) -> tuple[list[str], float]:
     """Run ``code`` in a fresh interpreter; return its printed fields and its peak memory [GiB].
 
-    With worker processes, the figure is an upper bound: the parent's peak plus ``workers`` times the largest
-    worker's peak (the workers' peaks need not coincide).
+    The peak is the largest sum of resident memory over the interpreter and every process it started (its workers
+    are children of a fork server, so ``RUSAGE_CHILDREN`` would not see them), sampled every 20 ms. Pages that
+    forked workers share are counted once per process, so the figure errs high.
     """
-    wrapper = (
-        "import resource, runpy, sys\n"
-        f"exec({code!r})\n"
-        "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
-        " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+    import psutil
+
+    process = psutil.Popen(
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    done = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-3000:])
-    fields = next(line.split() for line in done.stderr.splitlines() if line.startswith("maxrss"))
-    parent_kib, child_kib = int(fields[1]), int(fields[2])
-    return done.stdout.split(), (parent_kib + workers * child_kib) / 2**20
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [process, *process.children(recursive=True)]
+            peak = max(peak, sum(_rss(p) for p in tree))
+        except psutil.NoSuchProcess:
+            pass
+        time.sleep(0.02)
+    stdout, stderr = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(stderr[-3000:])
+    return stdout.split(), peak / 2**30
+
+
+def _rss(process: Any) -> int:
+    import psutil
+
+    try:
+        return int(process.memory_info().rss)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return 0
 
 
 def bench(homes: int, days: int, buckets: int, workdir: Path, workers: int = 2) -> dict[str, Any]:
@@ -82,7 +97,7 @@ def bench(homes: int, days: int, buckets: int, workdir: Path, workers: int = 2) 
     parquet_dir.mkdir(parents=True)
     (baseline_s,), baseline_gib = _measure(_BASELINE, str(data), str(parquet_dir))
     lake = str(workdir / f"lake-{homes}")
-    fields, prep_gib = _measure(_PREP, str(data), lake, str(buckets), str(workers), workers=workers)
+    fields, prep_gib = _measure(_PREP, str(data), lake, str(buckets), str(workers))
     prep_s, rows_in, rows_processed, rows_quarantined = fields
     return {
         "homes": homes,

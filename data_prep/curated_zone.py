@@ -14,6 +14,8 @@ Invariants:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -73,14 +75,22 @@ class HourlyLookup:
 
     def lookup(self, keys: pd.DataFrame | pd.Series, ts: pd.Series) -> dict[str, np.ndarray]:
         """The values at each (key, hour); NaN where the key or the hour is unknown."""
+        return self.values_at(self.rows_of(keys), ts)
+
+    def rows_of(self, keys: pd.DataFrame | pd.Series) -> np.ndarray:
+        """The row of each key in the lookup's arrays; -1 where the key is unknown."""
         index = pd.MultiIndex.from_frame(keys) if isinstance(keys, pd.DataFrame) else pd.Index(keys)
-        row = self.key_index.get_indexer(index)
+        return np.asarray(self.key_index.get_indexer(index))
+
+    def values_at(self, row: np.ndarray, ts: pd.Series) -> dict[str, np.ndarray]:
+        """The values at each (row from :meth:`rows_of`, hour); NaN where either is unknown."""
         col = ts.array.as_unit("s").asi8 // 3600 - self.first_hour
         known = (row >= 0) & (col >= 0) & (col < self.n_hours)
+        cells = row[known] * self.n_hours + col[known]
         out = {}
         for name, array in self.arrays.items():
             values = np.full(len(row), np.nan)
-            values[known] = array[row[known], col[known]]
+            values[known] = array.ravel().take(cells)
             out[name] = values
         return out
 
@@ -88,31 +98,48 @@ class HourlyLookup:
 def enrich_hourly(
     hourly: pd.DataFrame, homes: pd.DataFrame, weather: HourlyLookup | None, prices: HourlyLookup | None
 ) -> pd.DataFrame:
-    """Hourly consumption with the home's weather point values and price; absent inputs leave nulls."""
-    attributes = homes.set_index(HOME_ID)[["weather_lat", "weather_lon", PRICE_AREA]].reindex(hourly[HOME_ID])
-    out = hourly.copy()
+    """Hourly consumption with the home's weather point values and price; absent inputs leave nulls.
+
+    The home attributes and lookup keys are resolved once per home, not once per row.
+    """
+    home_of_row, home_ids = pd.factorize(hourly[HOME_ID], use_na_sentinel=False)
+    attributes = homes.set_index(HOME_ID)[["weather_lat", "weather_lon", PRICE_AREA]].reindex(home_ids)
+    out: dict[str, Any] = {column: hourly[column] for column in hourly.columns}
     for column in ("weather_lat", "weather_lon", PRICE_AREA):
-        out[column] = attributes[column].to_numpy()
+        out[column] = attributes[column].to_numpy()[home_of_row]
     if weather is not None:
-        points = out[["weather_lat", "weather_lon"]].set_axis([LAT, LON], axis=1)
-        for column, values in weather.lookup(points, out[TS]).items():
-            out[column] = values
+        points = attributes[["weather_lat", "weather_lon"]].set_axis([LAT, LON], axis=1)
+        out.update(weather.values_at(weather.rows_of(points)[home_of_row], hourly[TS]))
     if prices is not None:
-        out[PRICE_EUR_MWH] = prices.lookup(out[PRICE_AREA], out[TS])[PRICE_EUR_MWH]
+        area_rows = prices.rows_of(attributes[PRICE_AREA])[home_of_row]
+        out[PRICE_EUR_MWH] = prices.values_at(area_rows, hourly[TS])[PRICE_EUR_MWH]
     for column in (*WEATHER_VALUES, PRICE_EUR_MWH):
-        if column not in out.columns:
-            out[column] = np.nan
-    return out
+        if column not in out:
+            out[column] = np.full(len(hourly), np.nan)
+    return pd.DataFrame(out, index=hourly.index, copy=False)
 
 
 def local_dates(ts: pd.Series, home_ids: pd.Series, zones: pd.Series) -> pd.Series:
-    """The local calendar date of each timestamp in its home's time zone (UTC when unknown)."""
-    zone_of_row = zones.reindex(home_ids.to_numpy()).fillna("UTC").to_numpy()
-    dates = pd.Series(pd.NaT, index=ts.index, dtype="datetime64[ns]")
-    for zone in pd.unique(zone_of_row):
-        rows = zone_of_row == zone
-        dates[rows] = ts[rows].dt.tz_convert(str(zone)).dt.tz_localize(None).dt.normalize()
-    return dates
+    """The local calendar date of each timestamp in its home's time zone (UTC when unknown).
+
+    Each distinct (zone, instant) pair is converted once: a bucket holds a year of hours for a few zones, not a
+    conversion per row.
+    """
+    home_of_row, unique_homes = pd.factorize(home_ids, use_na_sentinel=False)
+    zone_of_home = zones.reindex(unique_homes).fillna("UTC").to_numpy()
+    zone_code_of_home, zone_names = pd.factorize(zone_of_home, use_na_sentinel=False)
+    instant_of_row, instants = pd.factorize(ts, use_na_sentinel=False)
+    pair_of_row, pairs = pd.factorize(
+        zone_code_of_home[home_of_row].astype(np.int64) * len(instants) + instant_of_row,
+        use_na_sentinel=False,
+    )
+    pair_zone, pair_instant = np.divmod(pairs, max(len(instants), 1))
+    pair_dates = np.empty(len(pairs), dtype="datetime64[ns]")
+    for code, zone in enumerate(zone_names):
+        chosen = pair_zone == code
+        local = pd.DatetimeIndex(instants[pair_instant[chosen]]).tz_convert(str(zone)).tz_localize(None)
+        pair_dates[chosen] = local.normalize().as_unit("ns").to_numpy()
+    return pd.Series(pair_dates[pair_of_row], index=ts.index)
 
 
 def daily_from_hourly(hourly: pd.DataFrame, daily_native: pd.DataFrame, zones: pd.Series) -> pd.DataFrame:
@@ -120,7 +147,9 @@ def daily_from_hourly(hourly: pd.DataFrame, daily_native: pd.DataFrame, zones: p
 
     A day's ``kwh`` is null unless all its hours have a value (23 or 25 on DST days).
     """
-    frame = hourly.assign(date=local_dates(hourly[TS], hourly[HOME_ID], zones))
+    columns = [HOME_ID, TS, KWH, "share_imputed", *(["temp_c"] if "temp_c" in hourly else [])]
+    frame = pd.DataFrame({c: hourly[c] for c in columns}, index=hourly.index, copy=False)
+    frame["date"] = local_dates(hourly[TS], hourly[HOME_ID], zones)
     grouped = frame.groupby([HOME_ID, "date"], sort=True)
     daily = grouped[KWH].sum(min_count=1).to_frame()
     daily["n_hours"] = grouped[KWH].count()
@@ -178,14 +207,38 @@ def bill_check(daily: pd.DataFrame, bills: pd.DataFrame) -> pd.DataFrame:
             columns=[HOME_ID, "period_start", "period_end", "bill_kwh", "readings_kwh", "coverage"]
         )
     billed = bills[[HOME_ID, "period_start", "period_end", "kwh"]].rename(columns={"kwh": "bill_kwh"})
-    joined = billed.merge(daily[[HOME_ID, "date", KWH]], on=HOME_ID, how="inner")
-    inside = joined[(joined["date"] >= joined["period_start"]) & (joined["date"] < joined["period_end"])]
+    bill_rows, day_rows = _same_home_pairs(billed[HOME_ID], daily[HOME_ID])
+    dates = daily["date"].to_numpy()[day_rows]
+    starts, ends = billed["period_start"].to_numpy()[bill_rows], billed["period_end"].to_numpy()[bill_rows]
+    kept = (dates >= starts) & (dates < ends)
+    inside = pd.concat(
+        [
+            billed.iloc[bill_rows[kept]].reset_index(drop=True),
+            daily[["date", KWH]].iloc[day_rows[kept]].reset_index(drop=True),
+        ],
+        axis=1,
+    )
     grouped = inside.groupby([HOME_ID, "period_start", "period_end"])
     out = grouped.agg(
         bill_kwh=("bill_kwh", "first"), readings_kwh=(KWH, "sum"), days=(KWH, "count")
     ).reset_index()
     out["coverage"] = out["days"] / (out["period_end"] - out["period_start"]).dt.days
     return out.drop(columns=["days"])
+
+
+def _same_home_pairs(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Every (left row, right row) pair with the same home, in the order of an inner merge on it.
+
+    That order (by left row, then right row) keeps the sums over each left row's pairs bit-identical to a merge's.
+    """
+    codes, _ = pd.factorize(pd.concat([left, right], ignore_index=True), use_na_sentinel=False)
+    left_codes, right_codes = codes[: len(left)], codes[len(left) :]
+    right_by_home = np.argsort(right_codes, kind="stable")
+    first = np.searchsorted(right_codes[right_by_home], left_codes, side="left")
+    count = np.searchsorted(right_codes[right_by_home], left_codes, side="right") - first
+    left_rows = np.repeat(np.arange(len(left)), count)
+    within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    return left_rows, right_by_home[np.repeat(first, count) + within]
 
 
 def write_hourly_partitions(lake: Lake, bucket: int, frame: pd.DataFrame) -> int:

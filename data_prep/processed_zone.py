@@ -15,10 +15,12 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from contracts.config import ImputationSettings
 from contracts.schemas import (
@@ -34,7 +36,15 @@ from contracts.schemas import (
 )
 from contracts.storage import Lake, Zone
 from data_prep.quality.rules import RuleSet
-from data_prep.readings_grid import align, build_grid, deduplicate, infer_intervals
+from data_prep.readings_grid import (
+    VALUE_COLUMNS,
+    GridLayout,
+    SortedRows,
+    align_rows,
+    grid_layout,
+    home_intervals,
+)
+from data_prep.sorted_runs import run_codes, run_starts, stable_order
 
 
 def bucket_file(lake: Lake, dataset: str, bucket: int, zone: Zone = Zone.PROCESSED) -> str:
@@ -68,62 +78,135 @@ class ReadingsBucketBuilder:
         self.imputation = imputation
 
     def build(self, staged: pd.DataFrame) -> BucketResult | None:
-        """Clean one bucket's staged rows; ``None`` when there are none."""
+        """Clean one bucket's staged rows; ``None`` when there are none.
+
+        The rules run on arrays (:mod:`data_prep.readings_grid`); the wide frames are built once, at the end.
+        """
         if staged.empty:
             return None
-        kept, duplicates = deduplicate(staged)
-        intervals = infer_intervals(kept, self.rules.readings.known_intervals_min)
-        aligned, rejected = align(kept, intervals, self.rules.readings)
-        quarantine = pd.concat([duplicates, rejected], ignore_index=True)
-        if aligned.empty:
-            return BucketResult(-1, 0, 0, _counts(aligned, quarantine), quarantine, aligned)
-        grid = build_grid(aligned, intervals)
-        scores, selection = self._clean(grid)
-        return BucketResult(
-            -1,
-            grid[HOME_ID].nunique(),
-            len(grid),
-            _counts(aligned, quarantine),
-            quarantine,
-            grid,
-            scores,
-            selection,
+        rows = SortedRows.of(staged)
+        kept = ~rows.is_repeat
+        positions, home, minutes = rows.order[kept], rows.home[kept], rows.minutes[kept]
+        interval_home, phase_home = home_intervals(
+            home, minutes, len(rows.home_ids), self.rules.readings.known_intervals_min
         )
+        aligned = align_rows(
+            interval_home[home],
+            phase_home[home],
+            minutes,
+            {c: staged[c].to_numpy()[positions] for c in VALUE_COLUMNS},
+            staged["is_mean_kw"].to_numpy()[positions],
+            self.rules.readings,
+        )
+        bad = aligned.bad
+        bad_rows, good_rows = np.flatnonzero(bad), np.flatnonzero(~bad)
+        rejected = aligned.frame(staged, bad_rows, positions[bad_rows]).assign(
+            reason=aligned.reasons(bad_rows)
+        )
+        quarantine = pd.concat([rows.repeats(staged), rejected], ignore_index=True)
+        positions = positions[good_rows]
+        counts = _counts(staged["source_file"], positions, quarantine)
+        if len(good_rows) == 0:
+            empty = aligned.frame(staged, good_rows, positions)
+            return BucketResult(-1, 0, 0, counts, quarantine, empty)
+        layout = grid_layout(home[good_rows], aligned.slot[good_rows], interval_home, phase_home)
+        columns = layout.columns(
+            rows.home_ids,
+            staged[TS].array.as_unit("us").asi8[positions],
+            {c: aligned.values[c][good_rows] for c in VALUE_COLUMNS},
+            staged["source_file"].to_numpy(dtype=object)[positions],
+        )
+        scores, selection = self._clean(columns, rows.home_ids[layout.homes], layout)
+        grid = pd.DataFrame(columns, copy=False)
+        return BucketResult(-1, len(layout.homes), len(grid), counts, quarantine, grid, scores, selection)
 
-    def _clean(self, grid: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Flag anomalies, mask them, impute, and set the quality flag, in place; returns the imputation scores."""
-        from data_prep.quality.anomalies import AnomalyScanner, default_detector_config
+    def _clean(
+        self, columns: dict[str, Any], home_ids: np.ndarray, layout: GridLayout
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Flag anomalies, mask them, impute, and set the quality flag; returns the imputation scores.
+
+        Args:
+            columns: the grid's columns (:meth:`GridLayout.columns`); ``kwh`` is replaced by the cleaned readings
+                and ``kwh_raw``, ``anomaly``, ``imputation_strategy`` and ``quality_flag`` are added, in that order.
+            home_ids: the id of each home of ``layout``.
+            layout: the grid's layout, which the detectors and the imputation read instead of the frame.
+        """
+        from data_prep.quality.anomalies import AnomalyScanner, HomeGrid, default_detector_config
         from data_prep.quality.imputation import ImputationSelector
+        from data_prep.quality.imputation.grid import GapContext, SlotGrid
 
-        grid["kwh_raw"] = grid[KWH]
+        raw, ts_ns = columns[KWH], columns[TS].asi8
+        home_grid = HomeGrid(
+            kwh=raw,
+            ts_ns=ts_ns,
+            home_index=pd.Index(home_ids, dtype=object, name=HOME_ID),
+            starts=layout.starts,
+            lengths=layout.lengths,
+            interval_min=layout.home_interval.astype(np.int64),
+        )
         detectors = self.rules.anomalies or default_detector_config()
-        flags = AnomalyScanner(detectors).fit(grid).transform(grid)
-        grid["anomaly"] = flags["anomaly"].to_numpy()
+        flags = AnomalyScanner(detectors).fit_transform_grid(home_grid)
         masked = flags["masked"].to_numpy(dtype=bool)
-        grid.loc[masked, KWH] = np.nan
-        selector = ImputationSelector(**self.imputation.model_dump()).fit(grid)
-        filled = selector.transform(grid)
-        grid[KWH] = filled[KWH].to_numpy()
-        grid["imputation_strategy"] = filled["imputation_strategy"].to_numpy()
-        absent = grid["kwh_raw"].isna().to_numpy()
-        flag = np.full(len(grid), QualityFlag.OK.value, dtype=object)
-        flag[absent & filled["imputed"].to_numpy()] = QualityFlag.IMPUTED.value
-        flag[masked] = QualityFlag.ANOMALY.value
-        flag[grid[KWH].isna().to_numpy() & ~masked] = QualityFlag.MISSING.value
-        grid["quality_flag"] = flag
+        kwh = raw.copy()
+        kwh[masked] = np.nan
+        slot_grid = SlotGrid(
+            home_ids=home_ids,
+            home_first=layout.starts,
+            home_last=layout.starts + layout.lengths - 1,
+            home_interval_min=home_grid.interval_min,
+            code=home_grid.home_code,
+            ts_ns=ts_ns,
+            weather={},
+        )
+        selector = ImputationSelector(**self.imputation.model_dump())
+        filled = selector.fit_transform_context(GapContext.build(slot_grid, kwh))
+        kwh = filled[KWH].to_numpy()
+        flag = np.zeros(len(kwh), dtype=np.int8)
+        flag[np.isnan(raw) & filled["imputed"].to_numpy()] = _FLAG_CODE[QualityFlag.IMPUTED]
+        flag[masked] = _FLAG_CODE[QualityFlag.ANOMALY]
+        flag[np.isnan(kwh) & ~masked] = _FLAG_CODE[QualityFlag.MISSING]
+        columns[KWH] = kwh
+        columns["kwh_raw"] = raw
+        columns["anomaly"] = flags["anomaly"].to_numpy()
+        columns["imputation_strategy"] = filled["imputation_strategy"].to_numpy()
+        columns["quality_flag"] = _FLAG_VALUES[flag]
         return selector.scores_, selector.selection_
 
 
-def _counts(aligned: pd.DataFrame, quarantine: pd.DataFrame) -> pd.DataFrame:
-    kept = aligned.groupby("source_file").size().rename("rows_processed")
+def _counts(source_file: pd.Series, processed: np.ndarray, quarantine: pd.DataFrame) -> pd.DataFrame:
+    """Rows processed (``processed``: positions in ``source_file``) and quarantined per source file."""
+    codes, files = run_codes(source_file, sort=True)
+    codes = codes[processed]
+    per_file = np.bincount(codes[codes >= 0], minlength=len(files))
+    seen = np.flatnonzero(per_file)
+    kept = pd.Series(per_file[seen], index=pd.Index(files[seen], name="source_file"), name="rows_processed")
     dropped = quarantine.groupby("source_file").size().rename("rows_quarantined")
     counts = pd.concat([kept, dropped], axis=1).fillna(0).astype(np.int64)
     return counts.rename_axis("source_file").reset_index()
 
 
 def to_processed_table(grid: pd.DataFrame) -> pa.Table:
+    """The processed columns of ``grid`` in the :data:`contracts.schemas.PROCESSED_READINGS` schema.
+
+    Equals ``pa.Table.from_pandas`` of those columns, pandas metadata included; a text column is converted run by
+    run (a home's id, its flags and its files repeat over long runs of rows) instead of row by row.
+    """
     columns = [f.name for f in PROCESSED_READINGS]
-    return pa.Table.from_pandas(grid[columns], schema=PROCESSED_READINGS, preserve_index=False)
+    empty = pa.Table.from_pandas(grid.iloc[:0][columns], schema=PROCESSED_READINGS, preserve_index=False)
+    arrays = [_arrow_column(grid[f.name], f.type) for f in PROCESSED_READINGS]
+    return pa.Table.from_arrays(arrays, schema=empty.schema)
+
+
+def _arrow_column(column: pd.Series, arrow_type: pa.DataType) -> pa.Array:
+    values = column.to_numpy() if column.dtype == object else None
+    heads = run_starts(values) if values is not None and len(values) else None
+    if values is None or heads is None:
+        return pa.array(column, type=arrow_type, from_pandas=True)
+    run_ends = pa.array(np.append(heads[1:], len(values)), type=pa.int64())
+    runs = pa.RunEndEncodedArray.from_arrays(
+        run_ends, pa.array(values[heads], type=arrow_type, from_pandas=True)
+    )
+    return pc.run_end_decode(runs)
 
 
 def quarantine_table(rows: pd.DataFrame) -> pa.Table:
@@ -156,33 +239,86 @@ def hourly_rollup(grid: pd.DataFrame) -> pd.DataFrame:
 
     Invariants:
         The hour of a slot is the hour its interval starts in, so an hour's energy covers exactly that hour.
+        Rows come sorted by (``home_id``, ``ts``).
     """
-    columns = [HOME_ID, TS, KWH, PV_KWH, EXPORT_KWH, INTERVAL_MIN, "quality_flag", "share_imputed"]
-    filled = grid[KWH].notna() & (grid["quality_flag"] != QualityFlag.OK.value)
-    is_hourly = (grid[INTERVAL_MIN] == 60).to_numpy()
-    hourly = grid[is_hourly].assign(share_imputed=filled.to_numpy()[is_hourly].astype(float))[columns]
-    sub = grid[grid[INTERVAL_MIN] < 60]
-    if sub.empty:
-        return hourly.reset_index(drop=True)
-    rank = {flag.value: i for i, flag in enumerate(_FLAG_ORDER)}
-    frame = sub[[HOME_ID, KWH, PV_KWH, EXPORT_KWH, INTERVAL_MIN]].assign(
-        **{
-            TS: sub[TS].dt.floor("h"),
-            "flag_rank": sub["quality_flag"].map(rank),
-            "imputed": filled.to_numpy()[(grid[INTERVAL_MIN] < 60).to_numpy()].astype(float),
-        }
-    )
-    grouped = frame.groupby([HOME_ID, TS], sort=True)
-    out = grouped[[KWH, PV_KWH, EXPORT_KWH]].sum(min_count=1)
-    out[INTERVAL_MIN] = grouped[INTERVAL_MIN].first()
-    out["flag_rank"] = grouped["flag_rank"].max()
-    expected = 60 // out[INTERVAL_MIN]
-    out.loc[grouped[KWH].count() < expected, KWH] = np.nan
-    out["share_imputed"] = grouped["imputed"].sum() / expected
-    out["quality_flag"] = np.array([f.value for f in _FLAG_ORDER], dtype=object)[out["flag_rank"].to_numpy()]
-    out.loc[out[KWH].isna(), "quality_flag"] = QualityFlag.MISSING.value
-    rolled = out.reset_index()[columns]
-    return pd.concat([hourly, rolled], ignore_index=True).sort_values([HOME_ID, TS], ignore_index=True)
+    interval = grid[INTERVAL_MIN].to_numpy()
+    flag, flags = run_codes(grid["quality_flag"])
+    filled = grid[KWH].notna().to_numpy() & ~np.append(flags == QualityFlag.OK.value, False)[flag]
+    hourly_rows = np.flatnonzero(interval == 60)
+    columns = {c: _take(grid[c], hourly_rows) for c in _HOURLY_COLUMNS[:-1]}
+    columns["share_imputed"] = filled[hourly_rows].astype(float)
+    hourly = pd.DataFrame(columns, copy=False)  # fresh arrays: no need to copy them again
+    sub_rows = np.flatnonzero(interval < 60)
+    if len(sub_rows) == 0:
+        return hourly
+    both = pd.concat([hourly, _roll_up_to_hours(grid, sub_rows, filled[sub_rows])], ignore_index=True)
+    home, _ = run_codes(both[HOME_ID], sort=True)
+    both = both.take(stable_order(home, both[TS].array.asi8))
+    both.index = pd.RangeIndex(len(both))
+    return both
 
 
+def _take(column: pd.Series, rows: np.ndarray) -> Any:
+    """``rows`` of ``column`` as a new array (numpy, or the column's extension array)."""
+    values = column.array if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) else column.to_numpy()
+    return values.take(rows)
+
+
+def _roll_up_to_hours(grid: pd.DataFrame, rows: np.ndarray, filled: np.ndarray) -> pd.DataFrame:
+    """The hours of the sub-hourly ``rows`` of ``grid`` (``filled``: per row, a value that was filled in)."""
+    hour = grid[TS].array.take(rows).floor("h")
+    home, home_ids = run_codes(grid[HOME_ID].iloc[rows], sort=True)
+    order = stable_order(home, hour.asi8)
+    rows, home, hour, filled = rows[order], home[order], hour.take(order), filled[order]
+    new_hour = np.ones(len(rows), dtype=bool)
+    new_hour[1:] = (home[1:] != home[:-1]) | (hour.asi8[1:] != hour.asi8[:-1])
+    first = np.flatnonzero(new_hour)
+    size = np.diff(np.append(first, len(rows)))
+    out: dict[str, Any] = {HOME_ID: home_ids[home[first]], TS: hour.take(first)}
+    for column in (KWH, PV_KWH, EXPORT_KWH):
+        out[column], count = _group_sums(grid[column].to_numpy()[rows], first, size)
+        if column == KWH:
+            kwh_count = count
+    interval = grid[INTERVAL_MIN].to_numpy()[rows][first]
+    expected = 60 // interval
+    out[KWH][kwh_count < expected] = np.nan
+    out[INTERVAL_MIN] = interval
+    flag = grid["quality_flag"].to_numpy()[rows]
+    rank = np.zeros(len(rows), dtype=np.int64)
+    for code, value in enumerate(_FLAG_VALUES[1:], start=1):
+        rank[flag == value] = code
+    worst = np.maximum.reduceat(rank, first)
+    worst[np.isnan(out[KWH])] = _FLAG_CODE[QualityFlag.MISSING]
+    out["quality_flag"] = _FLAG_VALUES[worst]
+    out["share_imputed"] = np.add.reduceat(filled.astype(float), first) / expected
+    return pd.DataFrame(out, columns=_HOURLY_COLUMNS, copy=False)
+
+
+def _group_sums(values: np.ndarray, first: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sum and the count of the non-NaN values of each group of consecutive rows; NaN for a group without.
+
+    The sum is compensated (Kahan) and taken in row order, as pandas' grouped sum, so results agree to the last
+    bit. Groups are short (the slots of an hour), so the loop runs over positions within a group.
+    """
+    total = np.zeros(len(first))
+    compensation = np.zeros(len(first))
+    count = np.zeros(len(first), dtype=np.int64)
+    for k in range(int(size.max()) if len(size) else 0):
+        group = np.flatnonzero(size > k)
+        value = values[first[group] + k]
+        present = ~np.isnan(value)
+        group, value = group[present], value[present]
+        y = value - compensation[group]
+        t = total[group] + y
+        error = t - total[group] - y
+        compensation[group] = np.where(np.isfinite(error), error, 0.0)
+        total[group] = t
+        count[group] += 1
+    return np.where(count > 0, total, np.nan), count
+
+
+_HOURLY_COLUMNS = [HOME_ID, TS, KWH, PV_KWH, EXPORT_KWH, INTERVAL_MIN, "quality_flag", "share_imputed"]
+# The order is the rank: the worst flag of an hour's slots is the hour's flag.
 _FLAG_ORDER = (QualityFlag.OK, QualityFlag.IMPUTED, QualityFlag.ANOMALY, QualityFlag.MISSING)
+_FLAG_VALUES = np.array([f.value for f in _FLAG_ORDER], dtype=object)
+_FLAG_CODE = {f: i for i, f in enumerate(_FLAG_ORDER)}

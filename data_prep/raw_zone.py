@@ -20,7 +20,7 @@ import posixpath
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -46,6 +46,13 @@ MANIFEST_COLUMNS = {
     "committed": "bool",
 }
 _DEFAULTS = {"rows_purged": 0}  # for columns a manifest written by an earlier version lacks
+
+
+class CopiedFile(NamedTuple):
+    """An input file copied into the lake under a temporary name, and its SHA-256."""
+
+    tmp_path: str
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -87,14 +94,28 @@ class RawZone:
         table = pa.Table.from_pandas(manifest.astype(MANIFEST_COLUMNS), preserve_index=False)
         self.lake.write_table(self.manifest_path, table)
 
-    def register(self, item: InputFile, manifest: pd.DataFrame, now: datetime | None = None) -> Registration:
+    def copy_in(self, item: InputFile, now: datetime, n: int = 0) -> CopiedFile:
+        """Copy ``item`` to a temporary name in the lake, hashing it on the way; ``n`` tells apart the files of one
+        run (two folders may hold files of the same name). Touches no shared state: files may be copied at once."""
+        tmp = self.lake.path("_tmp", f"incoming-{n}-{posixpath.basename(item.path)}-{now.timestamp()}")
+        return CopiedFile(tmp, _copy_hashing(item, self.lake, tmp))
+
+    def register(
+        self,
+        item: InputFile,
+        manifest: pd.DataFrame,
+        now: datetime | None = None,
+        copied: CopiedFile | None = None,
+    ) -> Registration:
         """Copy ``item`` into the raw zone (hashing it on the way) and record it in ``manifest`` (in place).
+
+        Args:
+            copied: the file's :meth:`copy_in`, when it was copied already.
 
         The caller writes the manifest back once the run's work on the file is committed.
         """
         now = now or datetime.now(UTC)
-        tmp = self.lake.path("_tmp", f"incoming-{posixpath.basename(item.path)}-{now.timestamp()}")
-        digest = _copy_hashing(item, self.lake, tmp)
+        tmp, digest = copied or self.copy_in(item, now)
         known = manifest["sha256"] == digest
         if known.any():
             self.lake.rm([tmp])

@@ -2,18 +2,29 @@
 
 All functions take and return long frames sorted by (``home_id``, ``ts``); per-home work is vectorised with numpy
 over the sorted frame, so a bucket of hundreds of homes is a handful of array operations, not a loop.
+
+Each rule is an array function (:class:`SortedRows`, :func:`home_intervals`, :func:`align_rows`,
+:func:`grid_layout`) with homes as integer codes; the frame functions (:func:`deduplicate`, :func:`infer_intervals`,
+:func:`align`, :func:`build_grid`) are thin adapters over them. A bucket builder calls the array functions directly,
+so a bucket's wide frame is copied once, when its grid is built, instead of at every step.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from contracts.schemas import EXPORT_KWH, HOME_ID, INTERVAL_MIN, KWH, PV_KWH, TS, Reason
 from data_prep.quality.rules import ReadingRules
+from data_prep.sorted_runs import combined_key, run_codes, stable_order
 
 VALUE_COLUMNS = (KWH, PV_KWH, EXPORT_KWH)
 _MIN = np.int64(60_000_000)  # microseconds per minute
+_DAY_MIN = 1440
+_NO_STEP = -1  # marks a "step" from one home to the next, or one that does not move forward in time
 
 
 def ts_minutes(ts: pd.Series) -> np.ndarray:
@@ -21,10 +32,16 @@ def ts_minutes(ts: pd.Series) -> np.ndarray:
     return ts.array.as_unit("us").asi8 // _MIN
 
 
-def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Keep the first-ingested row of each (home, ts); the others go to quarantine.
+@dataclass(frozen=True)
+class SortedRows:
+    """A staged frame's rows in the order deduplication reads them, as arrays.
 
-    A repeat with the same values is a ``duplicate``; with different values, a ``conflicting_duplicate``.
+    Attributes:
+        order: positions in the frame, sorted by (``home_id``, ``ts``, ``ingest_seq``, ``line``).
+        home: per sorted row, its home as an index into ``home_ids``.
+        home_ids: the frame's homes, ascending (a missing id last).
+        minutes: per sorted row, its ``ts`` [min since the epoch].
+        is_repeat: per sorted row, whether an earlier sorted row has the same home and minute.
 
     Invariants:
         - "First" is the lowest (``ingest_seq``, ``line``): the result does not depend on the order files are read
@@ -33,62 +50,243 @@ def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
           ``malformed_row``): ``pd.factorize`` hashes object strings only up to a NUL, so ``"h1\\x00x"`` and ``"h1"``
           would be one home here.
     """
-    frame = frame.sort_values([HOME_ID, TS, "ingest_seq", "line"], kind="stable", ignore_index=True)
-    homes = pd.factorize(frame[HOME_ID])[0]
-    stamps = ts_minutes(frame[TS])
-    repeat = (homes[1:] == homes[:-1]) & (stamps[1:] == stamps[:-1])
-    is_repeat = np.concatenate([[False], repeat])
-    if not is_repeat.any():
-        return frame, frame.iloc[:0].assign(reason=pd.Series(dtype=object))
-    first_of_group = np.maximum.accumulate(np.where(~is_repeat, np.arange(len(frame)), 0))
-    same = np.ones(len(frame), dtype=bool)
-    for column in VALUE_COLUMNS:
-        values = frame[column].to_numpy()
-        kept = values[first_of_group]
-        same &= (values == kept) | (np.isnan(values) & np.isnan(kept))
-    dropped = frame[is_repeat].assign(
-        reason=np.where(same[is_repeat], Reason.DUPLICATE.value, Reason.CONFLICTING_DUPLICATE.value)
-    )
-    return frame[~is_repeat].reset_index(drop=True), dropped
+
+    order: np.ndarray
+    home: np.ndarray
+    home_ids: np.ndarray
+    minutes: np.ndarray
+    is_repeat: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> SortedRows:
+        """Sort ``frame``'s rows and find the repeats."""
+        home, home_ids = run_codes(frame[HOME_ID], sort=True)
+        if (home < 0).any():  # sort_values puts a missing id last
+            home = np.where(home < 0, len(home_ids), home)
+            home_ids = np.append(home_ids, np.array([None], dtype=object))
+        stamps = frame[TS].array.asi8
+        if frame[TS].hasnans:  # and NaT last
+            stamps = np.where(frame[TS].isna().to_numpy(), np.iinfo(np.int64).max, stamps)
+        order = stable_order(home, stamps, frame["ingest_seq"].to_numpy(), frame["line"].to_numpy())
+        home = home[order]
+        minutes = ts_minutes(frame[TS])[order]
+        is_repeat = np.zeros(len(order), dtype=bool)
+        is_repeat[1:] = (home[1:] == home[:-1]) & (minutes[1:] == minutes[:-1])
+        return cls(order, home, home_ids, minutes, is_repeat)
+
+    def repeat_reasons(self, frame: pd.DataFrame) -> np.ndarray:
+        """Per repeat (in sorted order), ``duplicate`` when its values equal the kept row's, else
+        ``conflicting_duplicate``."""
+        first_of_group = np.maximum.accumulate(np.where(~self.is_repeat, np.arange(len(self.order)), 0))
+        repeat = np.flatnonzero(self.is_repeat)
+        rows, kept_rows = self.order[repeat], self.order[first_of_group[repeat]]
+        same = np.ones(len(repeat), dtype=bool)
+        for column in VALUE_COLUMNS:
+            values = frame[column].to_numpy()
+            value, kept = values[rows], values[kept_rows]
+            same &= (value == kept) | (np.isnan(value) & np.isnan(kept))
+        return np.where(same, Reason.DUPLICATE.value, Reason.CONFLICTING_DUPLICATE.value)
+
+    def repeats(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The repeated rows of ``frame`` with their ``reason``, on their positions in sorted order."""
+        repeat = np.flatnonzero(self.is_repeat)
+        if len(repeat) == 0:
+            empty = frame.iloc[:0]
+            empty.index = pd.RangeIndex(0)
+            return empty.assign(reason=pd.Series(dtype=object))
+        dropped = frame.take(self.order[repeat])
+        dropped.index = pd.Index(repeat)
+        return dropped.assign(reason=self.repeat_reasons(frame))
 
 
-def infer_intervals(frame: pd.DataFrame, known_min: tuple[int, ...] = (15, 30, 60, 1440)) -> pd.DataFrame:
+def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep the first-ingested row of each (home, ts); the others go to quarantine.
+
+    A repeat with the same values is a ``duplicate``; with different values, a ``conflicting_duplicate``. See
+    :class:`SortedRows` for the order and its invariants.
+
+    Returns:
+        The kept rows sorted by (``home_id``, ``ts``) on a fresh index, and the repeats with their ``reason``.
+    """
+    rows = SortedRows.of(frame)
+    kept = frame.take(rows.order[~rows.is_repeat])
+    kept.index = pd.RangeIndex(len(kept))
+    return kept, rows.repeats(frame)
+
+
+def home_intervals(
+    home: np.ndarray, minutes: np.ndarray, n_homes: int, known_min: tuple[int, ...] = (15, 30, 60, 1440)
+) -> tuple[np.ndarray, np.ndarray]:
     """Each home's native interval and phase, from the most common step between its readings.
 
     The interval is the largest known interval that divides the most common step (a 3-hour step between sparse
-    hourly readings is hourly), or the step itself when none does.
+    hourly readings is hourly), or the step itself when none does; a home without a step is hourly.
+
+    Args:
+        home: per row, its home as an index in ``[0, n_homes)``; the rows of a home are contiguous and sorted by
+            time.
+        minutes: per row, its timestamp [min since the epoch].
+        n_homes: the number of homes.
+        known_min: the intervals the grid expects [min].
 
     Returns:
-        One row per home: ``interval_min`` [min] and ``phase_min`` (the usual minute offset of its timestamps
-        within the interval, e.g. 30 for hourly data in a zone at UTC+05:30) [min].
+        Per home, ``interval_min`` [min] and ``phase_min`` (the usual minute offset of its timestamps within the
+        interval, e.g. 30 for hourly data in a zone at UTC+05:30) [min].
     """
-    minutes = ts_minutes(frame[TS])
-    homes = frame[HOME_ID].to_numpy()
-    same_home = np.concatenate([[False], homes[1:] == homes[:-1]])
-    steps = pd.DataFrame({HOME_ID: homes[same_home], "step": np.diff(minutes, prepend=0)[same_home]})
-    steps = steps[steps["step"] > 0]
+    step = np.diff(minutes)
     # Daily data in local time steps by 23 h or 25 h across DST changes; it is still daily.
-    steps.loc[steps["step"].between(1380, 1500), "step"] = 1440
-    modal = _mode_per_home(steps[HOME_ID].to_numpy(), steps["step"].to_numpy())
-    interval = modal.map(lambda step: _snap(int(step), known_min))
-    result = pd.DataFrame({HOME_ID: pd.unique(homes)}).set_index(HOME_ID)
-    result[INTERVAL_MIN] = interval.reindex(result.index).fillna(60).astype(np.int64)
-    per_row = result[INTERVAL_MIN].reindex(homes).to_numpy()
-    phase = _mode_per_home(homes, minutes % per_row)
-    result["phase_min"] = phase.reindex(result.index).astype(np.int64)
-    return result.reset_index()
+    step[(step >= 1380) & (step <= 1500)] = _DAY_MIN
+    step[(step <= 0) | (home[1:] != home[:-1])] = _NO_STEP
+    modal, has_step = _mode_per_home(home[1:], step, n_homes, skip=_NO_STEP)
+    interval = np.full(n_homes, 60, dtype=np.int64)
+    for h in np.flatnonzero(has_step):  # one per home
+        interval[h] = _snap(int(modal[h]), known_min)
+    phase, _ = _mode_per_home(home, minutes % interval[home], n_homes)
+    return interval, phase
 
 
-def _mode_per_home(homes: np.ndarray, values: np.ndarray) -> pd.Series:
-    """The most common value per home (the smallest on ties)."""
-    counts = pd.DataFrame({HOME_ID: homes, "v": values}).value_counts().reset_index(name="n")
-    counts = counts.sort_values([HOME_ID, "n", "v"], ascending=[True, False, True], kind="stable")
-    return counts.drop_duplicates(HOME_ID).set_index(HOME_ID)["v"]
+def infer_intervals(frame: pd.DataFrame, known_min: tuple[int, ...] = (15, 30, 60, 1440)) -> pd.DataFrame:
+    """Each home's native interval and phase (see :func:`home_intervals`).
+
+    Returns:
+        One row per home, in order of appearance: ``interval_min`` [min] and ``phase_min`` [min].
+    """
+    home, home_ids = run_codes(frame[HOME_ID])
+    interval, phase = home_intervals(home, ts_minutes(frame[TS]), len(home_ids), known_min)
+    return pd.DataFrame({HOME_ID: home_ids, INTERVAL_MIN: interval, "phase_min": phase})
+
+
+def _mode_per_home(
+    home: np.ndarray, values: np.ndarray, n_homes: int, skip: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The most common value per home (the smallest on ties) other than ``skip``, and whether the home has one.
+
+    Equal neighbours are counted as one run first: a home's steps and phases are nearly constant, so only a few
+    runs are left to sort.
+    """
+    mode = np.zeros(n_homes, dtype=np.int64)
+    has_value = np.zeros(n_homes, dtype=bool)
+    if len(values) == 0:
+        return mode, has_value
+    new_run = np.ones(len(values), dtype=bool)
+    new_run[1:] = (home[1:] != home[:-1]) | (values[1:] != values[:-1])
+    heads = np.flatnonzero(new_run)
+    weight = np.diff(np.append(heads, len(values)))
+    if skip is not None:
+        counted = values[heads] != skip
+        heads, weight = heads[counted], weight[counted]
+        if len(heads) == 0:
+            return mode, has_value
+    order = np.lexsort((values[heads], home[heads]))
+    run_home, run_value, weight = home[heads][order], values[heads][order], weight[order]
+    new_pair = np.ones(len(order), dtype=bool)
+    new_pair[1:] = (run_home[1:] != run_home[:-1]) | (run_value[1:] != run_value[:-1])
+    first = np.flatnonzero(new_pair)
+    pair_home, pair_value = run_home[first], run_value[first]
+    count = np.add.reduceat(weight, first)
+    ranked = np.lexsort((pair_value, -count, pair_home))
+    best = ranked[np.append(True, pair_home[ranked][1:] != pair_home[ranked][:-1])]
+    mode[pair_home[best]] = pair_value[best]
+    has_value[pair_home[best]] = True
+    return mode, has_value
 
 
 def _snap(step: int, known_min: tuple[int, ...]) -> int:
     dividing = [k for k in known_min if step % k == 0]
     return max(dividing) if dividing else step
+
+
+@dataclass(frozen=True)
+class AlignedRows:
+    """Rows placed on their home's grid (see :func:`align_rows`).
+
+    Attributes:
+        interval: per row, its home's interval [min].
+        slot: per row, its slot number on the home's grid.
+        values: the value columns, mean power converted to energy [kWh].
+        off_grid: per row, its timestamp is not on the grid.
+        out_of_range: per row, its ``kwh`` is outside the physical range.
+    """
+
+    interval: np.ndarray
+    slot: np.ndarray
+    values: dict[str, np.ndarray]
+    off_grid: np.ndarray
+    out_of_range: np.ndarray
+
+    @property
+    def bad(self) -> np.ndarray:
+        """Rows that go to quarantine."""
+        return self.off_grid | self.out_of_range
+
+    def reasons(self, rows: np.ndarray) -> np.ndarray:
+        """The quarantine reason of each of ``rows`` (bad rows): a timestamp off the grid wins."""
+        return np.where(self.off_grid[rows], Reason.OFF_GRID_TIMESTAMP.value, Reason.OUT_OF_RANGE.value)
+
+    def frame(
+        self, source: pd.DataFrame, rows: np.ndarray, source_rows: np.ndarray | None = None
+    ) -> pd.DataFrame:
+        """``rows`` as a frame on a fresh index: their rows of ``source`` with the converted values,
+        ``interval_min`` and ``slot``.
+
+        Args:
+            source: the frame the arrays were read from.
+            rows: positions in these arrays.
+            source_rows: the positions of ``rows`` in ``source``; ``rows`` by default.
+        """
+        out = source.take(rows if source_rows is None else source_rows)
+        out.index = pd.RangeIndex(len(rows))
+        for column in VALUE_COLUMNS:
+            out[column] = self.values[column][rows]
+        out[INTERVAL_MIN] = self.interval[rows]
+        out["slot"] = self.slot[rows]
+        return out
+
+
+def align_rows(
+    interval: np.ndarray,
+    phase: np.ndarray,
+    minutes: np.ndarray,
+    values: dict[str, np.ndarray],
+    is_mean_kw: np.ndarray,
+    rules: ReadingRules,
+) -> AlignedRows:
+    """Each row's slot on its home's grid, its values as energy, and the grid and range rules.
+
+    Args:
+        interval: per row, its home's interval [min].
+        phase: per row, its home's phase [min].
+        minutes: per row, its timestamp [min since the epoch].
+        values: the value columns, converted in place where ``is_mean_kw`` [kWh, or kW].
+        is_mean_kw: per row, whether its values are mean power.
+        rules: the range rule.
+    """
+    offset = minutes - phase
+    slot = offset // interval
+    off_grid = offset - slot * interval != 0
+    daily = np.flatnonzero(interval == _DAY_MIN)
+    if len(daily):
+        # Daily data in local time moves by an hour with DST: the nearest day is its slot.
+        slot[daily] = (offset[daily] + 720) // _DAY_MIN
+        off_grid[daily] = np.abs(offset[daily] - slot[daily] * _DAY_MIN) > 60
+    hours = interval / 60.0
+    if is_mean_kw.any():
+        for column in VALUE_COLUMNS:
+            values[column][is_mean_kw] *= hours[is_mean_kw]
+    kwh = values[KWH]
+    with np.errstate(invalid="ignore"):
+        out_of_range = kwh > rules.max_kw * hours
+        if rules.min_kw is not None:
+            out_of_range |= kwh < rules.min_kw * hours
+    return AlignedRows(interval, slot, values, off_grid, out_of_range)
+
+
+def _home_positions(keys: pd.Series, home_ids: np.ndarray) -> np.ndarray:
+    """The row of each of ``home_ids`` in ``keys``; KeyError when one is absent."""
+    at = pd.Index(keys).get_indexer(home_ids)
+    if (at < 0).any():
+        raise KeyError(f"homes without an interval: {list(home_ids[at < 0][:5])}")
+    return at
 
 
 def align(
@@ -98,32 +296,121 @@ def align(
 
     Returns:
         the aligned rows (with ``interval_min`` and ``slot``) and the rows quarantined as ``off_grid_timestamp`` or
-        ``out_of_range``.
+        ``out_of_range``, on their labels in ``frame``.
     """
-    info = intervals.set_index(HOME_ID).reindex(frame[HOME_ID])
-    interval = info[INTERVAL_MIN].to_numpy()
-    phase = info["phase_min"].to_numpy()
-    offset = ts_minutes(frame[TS]) - phase
-    daily = interval == 1440
-    # Daily data in local time moves by an hour with DST: the nearest day is its slot.
-    slot = np.where(daily, np.floor_divide(offset + 720, 1440), np.floor_divide(offset, interval))
-    off_grid = np.where(daily, np.abs(offset - slot * 1440) > 60, offset % interval != 0)
-    frame = frame.assign(**{INTERVAL_MIN: interval, "slot": slot})
-    hours = interval / 60.0
-    for column in VALUE_COLUMNS:
-        values = frame[column].to_numpy(copy=True)
-        values[frame["is_mean_kw"].to_numpy()] *= hours[frame["is_mean_kw"].to_numpy()]
-        frame[column] = values
-    kwh = frame[KWH].to_numpy()
-    with np.errstate(invalid="ignore"):
-        out_of_range = kwh > rules.max_kw * hours
-        if rules.min_kw is not None:
-            out_of_range |= kwh < rules.min_kw * hours
-    reason = np.full(len(frame), None, dtype=object)
-    reason[out_of_range] = Reason.OUT_OF_RANGE.value
-    reason[off_grid] = Reason.OFF_GRID_TIMESTAMP.value
-    bad = pd.notna(reason)
-    return frame[~bad].reset_index(drop=True), frame[bad].assign(reason=reason[bad])
+    home, home_ids = run_codes(frame[HOME_ID])
+    at = _home_positions(intervals[HOME_ID], home_ids)[home]
+    interval = intervals[INTERVAL_MIN].to_numpy()[at]
+    values = {c: frame[c].to_numpy(copy=True) for c in VALUE_COLUMNS}
+    aligned = align_rows(
+        interval,
+        intervals["phase_min"].to_numpy()[at],
+        ts_minutes(frame[TS]),
+        values,
+        frame["is_mean_kw"].to_numpy(),
+        rules,
+    )
+    bad = aligned.bad
+    good_rows, bad_rows = np.flatnonzero(~bad), np.flatnonzero(bad)
+    rejected = aligned.frame(frame, bad_rows)
+    rejected.index = frame.index[bad_rows]
+    return aligned.frame(frame, good_rows), rejected.assign(reason=aligned.reasons(bad_rows))
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """The regular grid of each home from its first to its last aligned slot (see :func:`grid_layout`).
+
+    Attributes:
+        homes: the homes on the grid, as the caller's codes, ascending.
+        starts: the first grid row of each home.
+        lengths: the grid rows (slots) of each home.
+        home_interval: the interval of each home [min].
+        minutes: per grid row, the start of its slot [min since the epoch].
+        order: the aligned rows in (home, slot) order; None when they are in that order already.
+        position: per row of ``order``, its grid row.
+    """
+
+    homes: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+    home_interval: np.ndarray
+    minutes: np.ndarray
+    order: np.ndarray | None
+    position: np.ndarray
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.minutes)
+
+    def columns(
+        self, home_ids: np.ndarray, observed_us: np.ndarray, values: dict[str, Any], source_file: np.ndarray
+    ) -> dict[str, Any]:
+        """The grid's columns ``home_id``, ``ts``, ``interval_min``, the values and ``source_file``.
+
+        Args:
+            home_ids: the home id of each code.
+            observed_us: per aligned row, its own timestamp [us since the epoch].
+            values: per aligned row, the value columns [kWh].
+            source_file: per aligned row, its file (object array).
+
+        Invariants:
+            An observed slot keeps its own timestamp: observed daily readings stay at local midnight, which DST
+            moves by an hour.
+        """
+        position = self.position
+
+        def in_order(per_row: np.ndarray) -> np.ndarray:
+            return per_row if self.order is None else per_row[self.order]
+
+        ts_ns = self.minutes * (_MIN * 1000)
+        ts_ns[position] = in_order(observed_us) * 1000
+        columns: dict[str, Any] = {
+            HOME_ID: np.repeat(home_ids[self.homes], self.lengths),
+            TS: pd.DatetimeIndex(ts_ns.view("datetime64[ns]")).tz_localize("UTC").array,
+            INTERVAL_MIN: np.repeat(self.home_interval.astype(np.int32), self.lengths),
+        }
+        for column in VALUE_COLUMNS:
+            grid_values = np.full(self.n_rows, np.nan)
+            grid_values[position] = in_order(values[column])
+            columns[column] = grid_values
+        source = np.empty(self.n_rows, dtype=object)  # None where no reading landed
+        source[position] = in_order(source_file)
+        columns["source_file"] = source
+        return columns
+
+
+def grid_layout(
+    home: np.ndarray, slot: np.ndarray, interval_home: np.ndarray, phase_home: np.ndarray
+) -> GridLayout:
+    """Lay out a regular grid per home from its first to its last aligned slot.
+
+    Args:
+        home: per aligned row, its home as a non-negative code that ascends with the home id.
+        slot: per aligned row, its slot (:func:`align_rows`).
+        interval_home: per home code, its interval [min].
+        phase_home: per home code, its phase [min].
+
+    Invariants:
+        Every aligned row lands on exactly one slot; slots are consecutive per home; homes come in code order.
+    """
+    key = combined_key(home, slot)
+    if key is not None and bool(np.all(key[1:] >= key[:-1])):
+        order = None
+    else:
+        order = stable_order(home, slot)
+        home, slot = home[order], slot[order]
+    first = np.flatnonzero(np.append(True, home[1:] != home[:-1])) if len(home) else np.zeros(0, np.int64)
+    rows = np.diff(np.append(first, len(home)))
+    homes, low = home[first], slot[first]
+    lengths = slot[first + rows - 1] - low + 1
+    starts = np.cumsum(lengths) - lengths
+    interval = interval_home[homes]
+    # Slot k of a home starts at k * interval + phase (a daily slot is a day).
+    offset = (low - starts) * interval + phase_home[homes]
+    minutes = np.repeat(offset, lengths) + np.arange(int(lengths.sum())) * np.repeat(interval, lengths)
+    position = slot + np.repeat(starts - low, rows)
+    return GridLayout(homes, starts, lengths, interval, minutes, order, position)
 
 
 def build_grid(aligned: pd.DataFrame, intervals: pd.DataFrame) -> pd.DataFrame:
@@ -132,37 +419,18 @@ def build_grid(aligned: pd.DataFrame, intervals: pd.DataFrame) -> pd.DataFrame:
     Invariants:
         Every aligned row lands on exactly one slot; slots are consecutive per home; rows stay sorted by home, ts.
     """
-    aligned = aligned.sort_values([HOME_ID, "slot"], kind="stable", ignore_index=True)
-    bounds = aligned.groupby(HOME_ID, sort=True)["slot"].agg(["min", "max"])
-    info = intervals.set_index(HOME_ID).loc[bounds.index]
-    lengths = (bounds["max"] - bounds["min"] + 1).to_numpy()
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    total = int(lengths.sum())
-    home_of_slot = np.repeat(np.arange(len(bounds)), lengths)
-    slot = bounds["min"].to_numpy()[home_of_slot] + (np.arange(total) - starts[home_of_slot])
-    interval = info[INTERVAL_MIN].to_numpy()[home_of_slot]
-    minutes = (
-        np.where(interval == 1440, slot * 1440, slot * interval) + info["phase_min"].to_numpy()[home_of_slot]
+    home, home_ids = run_codes(aligned[HOME_ID], sort=True)
+    at = _home_positions(intervals[HOME_ID], home_ids)
+    layout = grid_layout(
+        home,
+        aligned["slot"].to_numpy(),
+        intervals[INTERVAL_MIN].to_numpy()[at],
+        intervals["phase_min"].to_numpy()[at],
     )
-    grid = pd.DataFrame(
-        {
-            HOME_ID: bounds.index.to_numpy()[home_of_slot],
-            TS: pd.to_datetime(minutes * _MIN, unit="us", utc=True),
-            INTERVAL_MIN: interval.astype(np.int32),
-        }
+    columns = layout.columns(
+        home_ids,
+        aligned[TS].array.as_unit("us").asi8,
+        {c: aligned[c].to_numpy() for c in VALUE_COLUMNS},
+        aligned["source_file"].to_numpy(dtype=object),
     )
-    home_index = pd.Index(bounds.index).get_indexer(aligned[HOME_ID])
-    position = starts[home_index] + (aligned["slot"].to_numpy() - bounds["min"].to_numpy()[home_index])
-    for column in VALUE_COLUMNS:
-        values = np.full(total, np.nan)
-        values[position] = aligned[column].to_numpy()
-        grid[column] = values
-    source = np.full(total, None, dtype=object)
-    source[position] = aligned["source_file"].to_numpy()
-    grid["source_file"] = source
-    observed_ts = np.full(total, np.datetime64("NaT"), dtype="datetime64[us]")
-    observed_ts[position] = aligned[TS].array.as_unit("us").asi8.view("datetime64[us]")
-    has_obs = ~np.isnat(observed_ts)
-    # Observed daily readings keep their own timestamp (local midnight), which DST moves by an hour.
-    grid.loc[has_obs, TS] = pd.to_datetime(observed_ts[has_obs]).tz_localize("UTC")
-    return grid
+    return pd.DataFrame(columns, copy=False)

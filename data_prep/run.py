@@ -11,7 +11,8 @@ the last run (:mod:`data_prep.ingest.api_inputs`), leaves homes deleted through 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -26,10 +27,10 @@ from data_prep.ingest.discovery import InputFile, discover_inputs
 from data_prep.ingest.readings import FileContext, parse_readings_file
 from data_prep.ingest.source_spec import SourceSpec
 from data_prep.ingest.staging import quarantine_path
-from data_prep.parallel import map_in_workers, worker_state
+from data_prep.parallel import map_in_workers, start_workers, worker_state
 from data_prep.prep_stages import prep_workers
 from data_prep.quality.rules import RuleSet, load_rules
-from data_prep.raw_zone import RawZone
+from data_prep.raw_zone import CopiedFile, RawZone
 
 Progress = Callable[[str, int, int], None]
 
@@ -100,6 +101,8 @@ def run_prep(
 
     now = now or datetime.now(UTC)
     lake = Lake.from_settings(settings.storage)
+    if prep_workers(lake, settings) > 1:
+        start_workers(_stage)
     rules = load_rules(settings.prep.rules_file)
     raw = RawZone(lake)
     manifest = raw.read_manifest()
@@ -169,12 +172,12 @@ def _ingest(
         rerun ingests them again.
     """
     jobs: list[StageJob] = []
-    for done, item in enumerate(inputs):
+    for done, (item, copied) in enumerate(zip(inputs, _copy_in(raw, inputs, now), strict=True)):
         progress("copy", done, len(inputs))
         if isinstance(item, LakeInput):  # the API's file: recorded where it is, read with the contract as is
             registration, item_spec = raw.register_in_place(item, manifest, now), SourceSpec()
         else:
-            registration, item_spec = raw.register(item, manifest, now), item.spec
+            registration, item_spec = raw.register(item, manifest, now, copied), item.spec
         if registration.is_new:
             row = manifest.index[manifest["sha256"] == registration.sha256][0]
             seq = int(manifest["ingest_seq"].loc[row])
@@ -205,6 +208,18 @@ def _ingest(
     if jobs:
         raw.write_manifest(manifest)
     return staged_total
+
+
+def _copy_in(raw: RawZone, inputs: list[InputFile | LakeInput], now: datetime) -> Iterator[CopiedFile | None]:
+    """Each input file copied into the lake, in order, two at a time (hashing and file I/O release the GIL); ``None``
+    for the API's files, which are in the lake already."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        yield from pool.map(
+            lambda n_item: (
+                None if isinstance(n_item[1], LakeInput) else raw.copy_in(n_item[1], now, n_item[0])
+            ),
+            enumerate(inputs),
+        )
 
 
 @dataclass(frozen=True)

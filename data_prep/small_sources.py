@@ -17,7 +17,7 @@ from contracts.schemas import HOME_ID, Reason, Source
 from contracts.storage import Lake, Zone
 from data_prep.ingest.profiles import latest_profiles, parse_profiles, read_documents
 from data_prep.ingest.source_spec import SourceSpec
-from data_prep.ingest.staging import QuarantineLog, staged_dir
+from data_prep.ingest.staging import QuarantineLog, staged_dir, staged_parquet_options
 from data_prep.ingest.table_reader import read_batches
 from data_prep.ingest.tables import (
     BILLS,
@@ -82,12 +82,13 @@ def parse_small_file(
         )
         if source is Source.BILLS and not frame.empty:
             frame = _bill_row_checks(frame, rules, log)
-        frame["source_file"] = source_file
-        frame["ingest_seq"] = np.int64(seq)
-    lake.write_table(
-        posixpath.join(staged_dir(lake, source.value, sha), "part.parquet"),
-        pa.Table.from_pandas(frame, preserve_index=False),
-    )
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if source is not Source.PROFILES:
+        # Added as arrow columns: converting a column of one Python string per row would cost more than the frame.
+        table = table.append_column("source_file", pa.repeat(pa.scalar(source_file, pa.string()), len(frame)))
+        table = table.append_column("ingest_seq", pa.array(np.full(len(frame), seq, dtype=np.int64)))
+    path = posixpath.join(staged_dir(lake, source.value, sha), "part.parquet")
+    lake.write_table(path, table, **staged_parquet_options(table.schema))
     return rows_in, len(frame), log.table()
 
 

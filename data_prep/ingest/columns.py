@@ -17,7 +17,9 @@ import pyarrow.compute as pc
 from contracts.schemas import TS_TYPE, Reason
 from data_prep.ingest.source_spec import SourceSpec
 
-_OFFSET_PATTERN = r"(?:Z|z|[+-]\d\d(?::?\d\d)?)$"
+# A UTC offset at the end of a timestamp, in RE2 for arrow: a digit is any Unicode decimal digit and ``\n?$``
+# allows one final newline, as Python's ``\d`` and ``$`` do.
+_OFFSET_PATTERN = r"(?:Z|z|[+-]\p{Nd}\p{Nd}(?::?\p{Nd}\p{Nd})?)\n?$"
 
 
 @dataclass
@@ -26,6 +28,29 @@ class Canonical:
 
     table: pa.Table
     row: np.ndarray
+
+
+@dataclass
+class RowVerdicts:
+    """Each row's first failed rule: its reason value and detail, ``None`` while it passes.
+
+    ``failed`` says which rows failed already: a mask is far cheaper to test than ``pd.isna`` over ``reasons``.
+    """
+
+    reasons: np.ndarray
+    details: np.ndarray
+    failed: np.ndarray
+
+    @classmethod
+    def passing(cls, n: int) -> RowVerdicts:
+        return cls(np.full(n, None, dtype=object), np.full(n, None, dtype=object), np.zeros(n, dtype=bool))
+
+    def fail(self, mask: np.ndarray, reason: Reason, detail: str) -> None:
+        """Fail the rows of ``mask`` that passed so far with ``reason`` and ``detail``."""
+        rows = np.flatnonzero(np.asarray(mask, dtype=bool) & ~self.failed)
+        self.reasons[rows] = reason.value
+        self.details[rows] = detail
+        self.failed[rows] = True
 
 
 class SpecError(ValueError):
@@ -94,19 +119,59 @@ def to_float(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray
     else:
         text = column.cast(pa.string())
         values = _text_to_float(text)
-        absent = np.zeros(len(values), dtype=bool)
-        unparsed = np.flatnonzero(np.isnan(values))  # a missing marker is NaN here; test only those
+        absent = np.asarray(text.is_null().to_numpy(zero_copy_only=False), dtype=bool).copy()
+        unparsed = np.flatnonzero(np.isnan(values) & ~absent)  # a missing marker is NaN here; test only those
         absent[unparsed] = is_missing(text.take(pa.array(unparsed)))
     bad = ~absent & ~np.isfinite(values)
     return np.where(absent | bad, np.nan, values), absent, bad
 
 
+# A decimal number, with the ASCII white space around it that pandas' parser also skips. Arrow's cast reads every
+# such text; the spellings of infinity and NaN are left out, as they are not finite numbers anyway.
+_DECIMAL_PATTERN = r"^[\t\n\v\f\r ]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[\t\n\v\f\r ]*$"
+
+
 def _text_to_float(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Text as numbers, NaN where a value does not parse [float64]."""
-    try:
-        return np.asarray(pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pd.to_numeric(text.to_pandas(), errors="coerce").to_numpy(dtype=np.float64)
+    """Text as numbers, NaN where a value is not a number [float64].
+
+    Invariants:
+        A value's number does not depend on the other values of the column: arrow's cast reads every value,
+        directly where a whole chunk casts, and after :data:`_DECIMAL_PATTERN` picks the decimal texts elsewhere.
+    """
+    numbers, failed = _cast_by_chunks(text, pa.float64())
+    values = np.array(numbers.to_numpy(zero_copy_only=False), dtype=np.float64)  # a writable copy
+    rows = np.flatnonzero(failed)
+    if len(rows):
+        rest = text.take(pa.array(rows))
+        decimal = pc.match_substring_regex(rest, _DECIMAL_PATTERN)
+        decimals = pc.ascii_trim_whitespace(pc.if_else(decimal, rest, None))
+        values[rows] = pc.cast(decimals, pa.float64()).to_numpy(zero_copy_only=False)
+    return values
+
+
+# Rows cast together: a value that does not cast sends only its chunk to the slower fallback.
+_CAST_CHUNK_ROWS = 4096
+
+
+def _cast_by_chunks(
+    text: pa.ChunkedArray | pa.Array, target: pa.DataType
+) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """``text`` cast to ``target`` chunk by chunk; null throughout a chunk that does not cast, which ``failed``
+    marks [per row]."""
+    parts: list[pa.Array] = []
+    failed = np.zeros(len(text), dtype=bool)
+    for start in range(0, len(text), _CAST_CHUNK_ROWS):
+        chunk = text.slice(start, _CAST_CHUNK_ROWS)
+        try:
+            # Arrow's cast reads every value even after one failed, about a microsecond for each failure: a chunk
+            # whose first value does not cast (naive local times, say) goes to the fallback without that cost.
+            pc.cast(chunk.slice(0, 1), target)
+            cast = pc.cast(chunk, target)
+            parts.extend(cast.chunks if isinstance(cast, pa.ChunkedArray) else [cast])
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            parts.append(pa.nulls(len(chunk), target))
+            failed[start : start + len(chunk)] = True
+    return pa.chunked_array(parts, target), failed
 
 
 def _case_variants(token: str) -> set[str]:
@@ -159,7 +224,7 @@ def to_utc(
 
     Returns:
         the timestamps at microsecond resolution (NaT where bad); per row, ``None`` or the :class:`Reason` it failed
-        with; per row, ``None`` or a detail more precise than the reason.
+        with (only ever with a NaT); per row, ``None`` or a detail more precise than the reason.
 
     Invariants:
         - A naive local time that DST repeats takes its first occurrence in a series as summer time and the second
@@ -175,26 +240,29 @@ def to_utc(
         return _at_microseconds(*_typed_timestamps(column, timezone, group, reasons))
     text = column.cast(pa.string())
     details = np.full(n, None, dtype=object)
-    try:
-        utc = pd.DatetimeIndex(pc.cast(text, TS_TYPE).to_pandas())
-        # every present value parsed, so a NaT is a null
-        reasons[np.asarray(utc.isna())] = Reason.MISSING_FIELD.value
-        return _at_microseconds(utc, reasons)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        pass
-    # Most rows of a file with a few bad stamps still have the usual form: parse those fast, the rest slowly.
-    fast = pc.strptime(text, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True)
-    stamps = pd.Series(fast.to_pandas(), dtype=pd.DatetimeTZDtype("us", "UTC"))
-    rest = np.flatnonzero(pc.is_null(fast).to_numpy(zero_copy_only=False))
-    if len(rest):
-        rest_group = None if group is None else group[rest]
-        slow, reasons[rest], details[rest] = _at_microseconds(
-            *_parse_text(text.take(pa.array(rest)), timezone, rest_group)
+    stamps, failed = _cast_by_chunks(text, TS_TYPE)
+    micros = np.array(stamps.to_numpy(zero_copy_only=False).view(np.int64))  # a writable copy
+    # A chunk that cast parsed every present value, so a NaT in it is a null.
+    reasons[(micros == _NAT) & ~failed] = Reason.MISSING_FIELD.value
+    rows = np.flatnonzero(failed)
+    if len(rows):
+        # Most rows of a chunk with a bad stamp still have the usual form: parse those fast, the rest slowly.
+        fast = pc.strptime(
+            text.take(pa.array(rows)), format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True
         )
-        stamps.iloc[rest] = slow
-    utc, reasons, range_details = _at_microseconds(pd.DatetimeIndex(stamps), reasons)
-    outside = np.flatnonzero(pd.notna(range_details))
-    details[outside] = range_details[outside]
+        micros[rows] = fast.to_numpy(zero_copy_only=False).view(np.int64)
+        rest = rows[pc.is_null(fast).to_numpy(zero_copy_only=False)]
+        if len(rest):
+            rest_group = None if group is None else group[rest]
+            slow, reasons[rest], details[rest] = _at_microseconds(
+                *_parse_text(text.take(pa.array(rest)), timezone, rest_group)
+            )
+            micros[rest] = slow.asi8
+    outside = (micros != _NAT) & ((micros < _EARLIEST.value // 1000) | (micros > _LATEST.value // 1000))
+    micros[outside] = _NAT
+    reasons[outside] = Reason.BAD_TIMESTAMP.value
+    details[outside] = OUTSIDE_TIME_RANGE
+    utc = pd.DatetimeIndex(micros.view("M8[us]")).tz_localize("UTC")
     return utc, reasons, details
 
 
@@ -204,6 +272,7 @@ _EARLIEST = pd.Timestamp.min.ceil("us").tz_localize("UTC")
 _LATEST = pd.Timestamp.max.floor("us").tz_localize("UTC")
 FINER_THAN_MICROSECOND = "ts has digits finer than a microsecond"
 OUTSIDE_TIME_RANGE = f"ts is outside {_EARLIEST:%Y-%m-%d}..{_LATEST:%Y-%m-%d}"
+_NAT = np.iinfo(np.int64).min  # NaT's integer value, at any unit
 
 
 def _at_microseconds(
@@ -232,7 +301,10 @@ def _parse_text(
     absent = is_missing(text)
     reasons[absent] = Reason.MISSING_FIELD.value
     series = pd.Series(text.to_pandas(), dtype=object)
-    has_offset = series.str.contains(_OFFSET_PATTERN, regex=True, na=False).to_numpy()
+    has_offset = np.asarray(
+        pc.fill_null(pc.match_substring_regex(text, _OFFSET_PATTERN), False).to_numpy(zero_copy_only=False),
+        dtype=bool,
+    )
     result = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]")
     if has_offset.any():
         result[has_offset] = pd.to_datetime(series[has_offset], utc=True, format="ISO8601", errors="coerce")

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from contracts.schemas import EXPORT_KWH, HOME_ID, KWH, PARSED_READINGS, PV_KWH, TS, Reason
 from contracts.storage import Lake
 from data_prep.ingest.columns import (
+    RowVerdicts,
     SpecError,
     apply_spec,
     has_control_characters,
@@ -27,7 +28,7 @@ from data_prep.ingest.columns import (
     to_utc,
 )
 from data_prep.ingest.source_spec import SourceSpec
-from data_prep.ingest.staging import BucketWriter, QuarantineLog, row_records, staged_dir
+from data_prep.ingest.staging import BucketWriter, QuarantineLog, bucket_order, row_records, staged_dir
 from data_prep.ingest.table_reader import RowBatch, read_batches
 from data_prep.quality.rules import ReadingRules
 
@@ -83,10 +84,10 @@ def parse_readings_file(
         for batch in read_batches(lake.fs, raw_path, block_bytes):
             rows_in += len(batch.malformed)
             _quarantine_malformed(batch, log)
-            staged, n_records = _parse_batch(batch, context, spec, rules, now, log)
+            staged, row_buckets, n_records = _parse_batch(batch, context, spec, rules, now, n_buckets, log)
             rows_in += n_records
             rows_staged += staged.num_rows
-            writer.write(staged)
+            writer.write(staged, row_buckets)
         buckets = writer.commit()
     except BaseException:
         writer.abort()
@@ -110,21 +111,25 @@ def _parse_batch(
     spec: SourceSpec,
     rules: ReadingRules,
     now: datetime,
+    n_buckets: int,
     log: QuarantineLog,
-) -> tuple[pa.Table, int]:
-    """The batch's valid rows, and how many records it held (a wide row holds one per key column)."""
+) -> tuple[pa.Table, np.ndarray, int]:
+    """The batch's valid rows grouped by bucket, their buckets, and how many records the batch held (a wide row
+    holds one per key column)."""
+    no_rows = STAGED_READINGS.empty_table(), np.empty(0, np.int64), batch.table.num_rows
     try:
         canon = apply_spec(batch.table, spec)
     except SpecError as err:
         _quarantine_all(batch, log, str(err))
-        return STAGED_READINGS.empty_table(), batch.table.num_rows
+        return no_rows
     table, lines = canon.table, batch.lines[canon.row]
     missing = [c for c in (HOME_ID, TS, KWH) if c not in table.column_names]
     if missing:
         _quarantine_all(batch, log, f"required columns absent: {missing}")
-        return STAGED_READINGS.empty_table(), batch.table.num_rows
+        return no_rows
     reasons, details, parsed = row_checks(table, spec, rules, now)
-    bad = np.flatnonzero(pd.notna(reasons))
+    failed = pd.notna(reasons)
+    bad = np.flatnonzero(failed)
     if len(bad):
         source_rows = canon.row[bad]
         log.add(
@@ -135,22 +140,24 @@ def _parse_batch(
             table[HOME_ID].take(pa.array(bad)).to_pylist(),
             parsed[TS].take(pa.array(bad)),
         )
-    good = np.flatnonzero(pd.isna(reasons))
+    home_ids = table[HOME_ID].cast(pa.string())
+    rows, buckets = bucket_order(home_ids, np.flatnonzero(~failed), n_buckets)
+    n, take = len(rows), pa.array(rows)
     staged = pa.table(
         {
-            HOME_ID: table[HOME_ID].take(pa.array(good)).cast(pa.string()),
-            TS: parsed[TS].take(pa.array(good)),
-            KWH: pa.array(parsed[KWH][good]),
-            PV_KWH: pa.array(parsed[PV_KWH][good]),
-            EXPORT_KWH: pa.array(parsed[EXPORT_KWH][good]),
-            "source_file": pa.array([context.source_file] * len(good), pa.string()),
-            "line": pa.array(lines[good], pa.int64()),
-            "ingest_seq": pa.array(np.full(len(good), context.ingest_seq, dtype=np.int64)),
-            "is_mean_kw": pa.array(np.full(len(good), spec.is_power)),
+            HOME_ID: home_ids.take(take),
+            TS: parsed[TS].take(take),
+            KWH: pa.array(parsed[KWH][rows]),
+            PV_KWH: pa.array(parsed[PV_KWH][rows]),
+            EXPORT_KWH: pa.array(parsed[EXPORT_KWH][rows]),
+            "source_file": pa.repeat(pa.scalar(context.source_file, pa.string()), n),
+            "line": pa.array(lines[rows], pa.int64()),
+            "ingest_seq": pa.array(np.full(n, context.ingest_seq, dtype=np.int64)),
+            "is_mean_kw": pa.array(np.full(n, spec.is_power)),
         },
         schema=STAGED_READINGS,
     )
-    return staged, table.num_rows
+    return staged, buckets, table.num_rows
 
 
 class CheckedRows(NamedTuple):
@@ -193,26 +200,24 @@ def row_checks(table: pa.Table, spec: SourceSpec, rules: ReadingRules, now: date
         by its order within its home (``to_utc``). Readings sent to the service's API are judged by this function too.
     """
     n = table.num_rows
-    reasons = np.full(n, None, dtype=object)
-    details = np.full(n, None, dtype=object)
-
-    def fail(mask: np.ndarray, reason: Reason, detail: str) -> None:
-        new = mask & pd.isna(reasons)
-        reasons[new] = reason.value
-        details[new] = detail
-
+    verdicts = RowVerdicts.passing(n)
     # Each distinct home is judged once; a null home's code is -1, which picks the appended last entry.
     encoded = pc.dictionary_encode(table[HOME_ID].cast(pa.string()).combine_chunks())
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-    fail(np.append(is_missing(encoded.dictionary), True)[codes], Reason.MISSING_FIELD, "home_id is empty")
+    empty = np.append(is_missing(encoded.dictionary), True)[codes]
+    verdicts.fail(empty, Reason.MISSING_FIELD, "home_id is empty")
     control = np.append(has_control_characters(encoded.dictionary), False)[codes]
-    fail(control, Reason.MALFORMED_ROW, "home_id holds control characters")
+    verdicts.fail(control, Reason.MALFORMED_ROW, "home_id holds control characters")
     ts, ts_reasons, ts_details = to_utc(table[TS], spec.timezone, codes)
+    unparsed = np.flatnonzero(np.asarray(ts.isna()))  # to_utc gives a reason only with a NaT
+    on_ts = np.zeros(n, dtype=bool)
     for reason in (Reason.MISSING_FIELD, Reason.BAD_TIMESTAMP, Reason.NONEXISTENT_LOCAL_TIME):
-        fail(ts_reasons == reason.value, reason, f"ts: {reason.value.replace('_', ' ')}")
-    precise = np.flatnonzero(pd.notna(ts_details))
-    precise = precise[reasons[precise] == ts_reasons[precise]]  # the row failed on its ts, not before
-    details[precise] = ts_details[precise]
+        on_ts[unparsed] = ts_reasons[unparsed] == reason.value
+        verdicts.fail(on_ts, reason, f"ts: {reason.value.replace('_', ' ')}")
+    precise = unparsed[pd.notna(ts_details[unparsed])]
+    # The row failed on its ts, not on a rule before.
+    precise = precise[verdicts.reasons[precise] == ts_reasons[precise]]
+    verdicts.details[precise] = ts_details[precise]
     factor = 1.0 if spec.is_power else spec.kwh_factor(1.0)
     parsed: dict[str, Any] = {TS: pa.array(ts, PARSED_READINGS.field(TS).type)}
     for column, required in ((KWH, True), (PV_KWH, False), (EXPORT_KWH, False)):
@@ -221,14 +226,14 @@ def row_checks(table: pa.Table, spec: SourceSpec, rules: ReadingRules, now: date
             continue
         values, absent, bad = to_float(table[column])
         if required:
-            fail(absent, Reason.MISSING_FIELD, f"{column} is missing (empty, null or NaN)")
-        fail(bad, Reason.BAD_NUMBER, f"{column} is not a finite number")
+            verdicts.fail(absent, Reason.MISSING_FIELD, f"{column} is missing (empty, null or NaN)")
+        verdicts.fail(bad, Reason.BAD_NUMBER, f"{column} is not a finite number")
         parsed[column] = values * factor
     horizon = pd.Timestamp(now) + pd.Timedelta(minutes=rules.max_future_minutes)
     with np.errstate(invalid="ignore"):
         future = np.asarray(ts > horizon)
-    fail(future, Reason.FUTURE_TIMESTAMP, f"interval starts after {horizon.isoformat()}")
-    return CheckedRows(reasons, details, parsed)
+    verdicts.fail(future, Reason.FUTURE_TIMESTAMP, f"interval starts after {horizon.isoformat()}")
+    return CheckedRows(verdicts.reasons, verdicts.details, parsed)
 
 
 def _quarantine_all(batch: RowBatch, log: QuarantineLog, detail: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from contracts.schemas import QUARANTINE
@@ -37,22 +38,25 @@ class BucketWriter:
     n_buckets: int
     _writers: dict[int, tuple[str, Any, Any]] = field(default_factory=dict)
 
-    def write(self, table: pa.Table) -> None:
-        if table.num_rows == 0:
+    def write(self, table: pa.Table, buckets: np.ndarray) -> None:
+        """Append rows to their buckets' parts.
+
+        Args:
+            table: the rows, those of a bucket next to each other (as :func:`bucket_order` orders them).
+            buckets: the bucket of each row.
+        """
+        if len(buckets) == 0:
             return
-        buckets = home_buckets(table["home_id"], self.n_buckets).to_numpy(zero_copy_only=False)
-        order = np.argsort(buckets, kind="stable")
-        sorted_buckets = buckets[order]
-        bounds = np.flatnonzero(np.diff(sorted_buckets)) + 1
-        for chunk in np.split(order, bounds):
-            self._writer(int(buckets[chunk[0]])).write_table(table.take(pa.array(chunk)))
+        starts = np.flatnonzero(np.diff(buckets, prepend=-1))
+        for start, end in zip(starts, [*starts[1:], len(buckets)], strict=True):
+            self._writer(int(buckets[start])).write_table(table.slice(start, end - start))
 
     def _writer(self, bucket: int) -> Any:
         if bucket not in self._writers:
             tmp = self.lake.path("_tmp", f"{uuid.uuid4().hex}.parquet")
             self.lake.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)
             handle = self.lake.fs.open(tmp, "wb")
-            writer = pq.ParquetWriter(handle, self.schema, compression="snappy")
+            writer = pq.ParquetWriter(handle, self.schema, **staged_parquet_options(self.schema))
             self._writers[bucket] = (tmp, handle, writer)
         return self._writers[bucket][2]
 
@@ -72,6 +76,35 @@ class BucketWriter:
             writer.close()
             handle.close()
             self.lake.rm([tmp])
+
+
+def bucket_order(
+    home_ids: pa.ChunkedArray, rows: np.ndarray, n_buckets: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The given rows, each with a home id, grouped by bucket and in their order within a bucket; and their buckets.
+
+    Ordering row numbers rather than a table lets the caller take each column once and build its constant columns
+    at the right length.
+    """
+    buckets = pc.fill_null(home_buckets(home_ids, n_buckets), -1).to_numpy(zero_copy_only=False)[rows]
+    order = np.argsort(buckets, kind="stable")
+    return rows[order], buckets[order]
+
+
+def staged_parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """Parquet writer options for staged parts, which are read back once: cheap to write rather than small.
+
+    Dictionary encoding pays only for text (few homes, one source file); integers and times, mostly increasing
+    line numbers and hours, take delta encoding, which is both faster to write and smaller than a dictionary.
+    """
+    text = [f.name for f in schema if pa.types.is_string(f.type)]
+    deltas = [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_timestamp(f.type)]
+    return {
+        "compression": "lz4",
+        "use_dictionary": text,
+        "column_encoding": dict.fromkeys(deltas, "DELTA_BINARY_PACKED"),
+        "write_statistics": False,
+    }
 
 
 @dataclass
@@ -127,8 +160,6 @@ def row_records(table: pa.Table, rows: np.ndarray) -> list[str]:
     if len(rows) == 0:
         return []
     subset = table.take(pa.array(rows))
-    import pyarrow.compute as pc
-
     columns = [pc.fill_null(c.cast(pa.string()), "") for c in subset.columns]
     if not columns:
         return [""] * len(rows)

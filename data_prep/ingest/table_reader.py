@@ -105,9 +105,12 @@ def _header_names(header: str) -> list[str]:
 
 def _number_rows(n_rows: int, first_line: int, skipped: list[MalformedRow]) -> tuple[np.ndarray, int]:
     """Line numbers of ``n_rows`` good rows that start at ``first_line``, stepping over skipped lines."""
-    skipped_lines = sorted(m.line for m in skipped if m.line is not None and m.line >= first_line)
-    lines = np.arange(first_line, first_line + n_rows, dtype=np.int64)
-    for skipped_line in skipped_lines:
-        lines[lines >= skipped_line] += 1
+    skipped_lines = np.unique(
+        np.array([m.line for m in skipped if m.line is not None and m.line >= first_line], dtype=np.int64)
+    )
+    rows = np.arange(n_rows, dtype=np.int64)
+    # Good rows before each skipped line; a row steps over every skipped line with no more good rows before it.
+    rows_before = skipped_lines - first_line - np.arange(len(skipped_lines))
+    lines = first_line + rows + np.searchsorted(rows_before, rows, side="right")
     last = int(lines[-1]) + 1 if n_rows else first_line + len(skipped_lines)
     return lines, last

@@ -27,6 +27,7 @@ from contracts.schemas import (
     Reason,
 )
 from data_prep.ingest.columns import (
+    RowVerdicts,
     SpecError,
     apply_spec,
     has_control_characters,
@@ -37,6 +38,7 @@ from data_prep.ingest.columns import (
 from data_prep.ingest.source_spec import SourceSpec
 from data_prep.ingest.staging import QuarantineLog, row_records
 from data_prep.ingest.table_reader import RowBatch
+from data_prep.sorted_runs import stable_order
 
 Kind = Literal["text", "ts", "date", "number"]
 
@@ -99,39 +101,34 @@ def parse_table_batch(
         _reject_all(batch, log, f"required columns absent: {absent_required}")
         return pd.DataFrame(), batch.table.num_rows
     n = table.num_rows
-    reasons = np.full(n, None, dtype=object)
-    details = np.full(n, None, dtype=object)
+    verdicts = RowVerdicts.passing(n)
     out: dict[str, object] = {}
     for name, (kind, required) in contract.columns.items():
         if name not in table.column_names:
             out[name] = np.full(n, np.nan)
             continue
         values, absent, bad = _parse_column(table[name], kind, spec)
-        _fail(
-            reasons,
-            details,
-            absent if required else np.zeros(n, bool),
-            Reason.MISSING_FIELD,
-            f"{name} is empty",
-        )
-        _fail(reasons, details, bad, *_BAD_VALUE[kind](name))
+        if required:
+            verdicts.fail(absent, Reason.MISSING_FIELD, f"{name} is empty")
+        verdicts.fail(bad, *_BAD_VALUE[kind](name))
         out[name] = _convert(name, values, spec)
     for name, (low, high) in contract.ranges.items():
         values = np.asarray(out[name], dtype=float)
         with np.errstate(invalid="ignore"):
             outside = (values < low) | (values > high)
-        _fail(reasons, details, outside, Reason.OUT_OF_RANGE, f"{name} outside [{low}, {high}]")
-    frame = pd.DataFrame(out)
+        verdicts.fail(outside, Reason.OUT_OF_RANGE, f"{name} outside [{low}, {high}]")
+    frame = pd.DataFrame(out, copy=False)  # the arrays are this frame's own: no copy into one 2-D block
     frame["line"] = lines
-    bad_rows = np.flatnonzero(pd.notna(reasons))
-    if len(bad_rows):
-        log.add(
-            reasons[bad_rows],
-            lines[bad_rows],
-            row_records(batch.table, canon.row[bad_rows]),
-            details[bad_rows],
-        )
-    return frame.iloc[np.flatnonzero(pd.isna(reasons))].reset_index(drop=True), n
+    bad_rows = np.flatnonzero(verdicts.failed)
+    if len(bad_rows) == 0:
+        return frame, n
+    log.add(
+        verdicts.reasons[bad_rows],
+        lines[bad_rows],
+        row_records(batch.table, canon.row[bad_rows]),
+        verdicts.details[bad_rows],
+    )
+    return frame.iloc[np.flatnonzero(~verdicts.failed)].reset_index(drop=True), n
 
 
 # The reason and detail of a present value that fails its kind. A text value fails with a control character: text
@@ -152,11 +149,11 @@ def _parse_column(
         return to_float(column)
     if kind == "ts":
         ts, reasons, _ = to_utc(column, spec.timezone)
-        return (
-            ts,
-            reasons == Reason.MISSING_FIELD.value,
-            pd.notna(reasons) & (reasons != Reason.MISSING_FIELD.value),
-        )
+        unparsed = np.flatnonzero(np.asarray(ts.isna()))  # to_utc gives a reason only with a NaT
+        absent, bad = np.zeros(len(ts), dtype=bool), np.zeros(len(ts), dtype=bool)
+        absent[unparsed] = reasons[unparsed] == Reason.MISSING_FIELD.value
+        bad[unparsed] = pd.notna(reasons[unparsed]) & ~absent[unparsed]
+        return ts, absent, bad
     arrow_text = column.cast(pa.string())
     absent = is_missing(arrow_text)
     text = pd.Series(arrow_text.to_pandas(), dtype=object)
@@ -179,12 +176,6 @@ def _convert(name: str, values: object, spec: SourceSpec) -> object:
     return values
 
 
-def _fail(reasons: np.ndarray, details: np.ndarray, mask: np.ndarray, reason: Reason, detail: str) -> None:
-    new = np.asarray(mask, dtype=bool) & pd.isna(reasons)
-    reasons[new] = reason.value
-    details[new] = detail
-
-
 def _reject_all(batch: RowBatch, log: QuarantineLog, detail: str) -> None:
     rows = np.arange(batch.table.num_rows)
     log.add(
@@ -198,24 +189,41 @@ def _reject_all(batch: RowBatch, log: QuarantineLog, detail: str) -> None:
 def resolve_duplicates(
     frame: pd.DataFrame, contract: TableContract, value_columns: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Keep the first-ingested row per key; repeats go to quarantine as duplicate or conflicting_duplicate."""
+    """Keep the first-ingested row per key; repeats go to quarantine as duplicate or conflicting_duplicate.
+
+    Rows come back sorted by the key, then ``ingest_seq`` and ``line`` (``sort_values``' order, missing keys last).
+    The sort runs on integer codes of the key columns, and repeats are found between sorted neighbours: hashing
+    and sorting the columns themselves cost more than the rest of a weather file's rebuild.
+    """
     if frame.empty:
         return frame, frame.assign(reason=pd.Series(dtype=object))
-    frame = frame.sort_values([*contract.key, "ingest_seq", "line"], kind="stable", ignore_index=True)
-    repeat = frame.duplicated(list(contract.key), keep="first").to_numpy()
+    codes = [_sort_codes(frame[k]) for k in contract.key]
+    order = stable_order(*codes, frame["ingest_seq"].to_numpy(), frame["line"].to_numpy())
+    frame = frame.take(order) if (order[1:] < order[:-1]).any() else frame.copy(deep=False)
+    frame.index = pd.RangeIndex(len(frame))
+    repeat = np.zeros(len(frame), dtype=bool)
+    repeat[1:] = True
+    for code in codes:
+        repeat[1:] &= code[order][1:] == code[order][:-1]
     if not repeat.any():
         return frame, frame.iloc[:0].assign(reason=pd.Series(dtype=object))
-    first = frame.drop_duplicates(list(contract.key), keep="first").set_index(list(contract.key))[
-        value_columns
-    ]
-    repeats = frame[repeat]
-    kept_values = first.reindex(pd.MultiIndex.from_frame(repeats[list(contract.key)])).to_numpy()
+    first_of_key = np.maximum.accumulate(np.where(repeat, 0, np.arange(len(frame))))
+    values = frame[value_columns].to_numpy()
+    kept_values = values[first_of_key[repeat]]
+    repeat_values = values[repeat]
     same = np.all(
-        (repeats[value_columns].to_numpy() == kept_values)
-        | (pd.isna(repeats[value_columns]).to_numpy() & pd.isna(kept_values)),
+        (repeat_values == kept_values) | (pd.isna(repeat_values) & pd.isna(kept_values)),
         axis=1,
     )
-    dropped = repeats.assign(
+    dropped = frame[repeat].assign(
         reason=np.where(same, Reason.DUPLICATE.value, Reason.CONFLICTING_DUPLICATE.value)
     )
-    return frame[~repeat].reset_index(drop=True), dropped
+    kept = frame[~repeat]
+    kept.index = pd.RangeIndex(len(kept))
+    return kept, dropped
+
+
+def _sort_codes(column: pd.Series) -> np.ndarray:
+    """Integer codes in the column's sort order, missing values last and equal to each other."""
+    codes, uniques = pd.factorize(column, sort=True)
+    return np.where(codes < 0, len(uniques), codes)

@@ -100,12 +100,13 @@ def render_quality_report(
     images = _render_plots(
         home_metrics, quarantine_summary, imputation_scores, detection_eval, imputation_eval, sample_series
     )
+    mae = plots.weighted_mae(imputation_scores) if not imputation_scores.empty else imputation_scores
     sections = [
         _key_figures(run_metrics),
         _completeness_section(home_metrics, images),
         _files_section(file_metrics, quarantine_summary, images),
         _anomaly_section(home_metrics, images),
-        _imputation_section(imputation_scores, selection, images),
+        _imputation_section(mae, selection, images),
     ]
     if detection_eval is not None:
         sections.append(_detection_section(detection_eval, images))
@@ -113,7 +114,7 @@ def render_quality_report(
         sections.append(_imputation_truth_section(imputation_eval, images))
     if "sample_series.png" in images:
         sections.append(_section("Sample homes", _SAMPLE_TEXT, images, "sample_series.png"))
-    metrics = _metrics_json(run_metrics, imputation_scores, detection_eval, imputation_eval)
+    metrics = _metrics_json(run_metrics, mae, detection_eval, imputation_eval)
     return {
         "report.html": render_html(title, HOW_TO_READ, sections, images).encode(),
         "report.md": render_markdown(title, HOW_TO_READ, sections).encode(),
@@ -228,12 +229,12 @@ def _anomaly_section(home_metrics: pd.DataFrame, images: dict[str, bytes]) -> Re
 
 
 def _imputation_section(
-    scores: pd.DataFrame, selection: pd.DataFrame | None, images: dict[str, bytes]
+    mae: pd.DataFrame, selection: pd.DataFrame | None, images: dict[str, bytes]
 ) -> ReportSection:
-    table = plots.weighted_mae(scores) if not scores.empty else scores
-    if not table.empty:
-        rank = {c: i for i, c in enumerate(plots.natural_order(table["gap_class"]))}
-        table = table.assign(_rank=table["gap_class"].map(rank)).sort_values(["_rank", "mae_kwh"])
+    table = mae
+    if not mae.empty:
+        rank = {c: i for i, c in enumerate(plots.natural_order(mae["gap_class"]))}
+        table = mae.assign(_rank=mae["gap_class"].map(rank)).sort_values(["_rank", "mae_kwh"])
         table = table.drop(columns="_rank")
     tables = [ReportTable("Masked-gap MAE per strategy and gap class, weighted by points [kWh]", table)]
     if selection is not None and not selection.empty:
@@ -267,11 +268,10 @@ def _imputation_truth_section(evaluation: pd.DataFrame, images: dict[str, bytes]
 
 def _metrics_json(
     run_metrics: dict[str, Any],
-    imputation_scores: pd.DataFrame,
+    mae: pd.DataFrame,
     detection_eval: DetectionEvaluation | None,
     imputation_eval: pd.DataFrame | None,
 ) -> str:
-    mae = plots.weighted_mae(imputation_scores) if not imputation_scores.empty else imputation_scores
     payload: dict[str, Any] = {
         "run": {k: _json_value(v) for k, v in run_metrics.items()},
         "imputation_mae": _records(mae),

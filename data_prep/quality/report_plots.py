@@ -1,43 +1,24 @@
-"""The plots of the quality report, each rendered to PNG bytes with matplotlib's Agg canvas.
+"""The plots of the quality report, each rendered to PNG bytes on its own Agg canvas (:mod:`data_prep.quality.figures`).
 
-matplotlib is imported inside the functions (the CLI must start fast) and pyplot is never used: every figure
-is a plain ``Figure`` on its own Agg canvas, so rendering leaves no global state behind and is safe in
-threads. Each function returns ``None`` when it has nothing to draw.
+matplotlib is imported inside the functions (the CLI must start fast). Each function returns ``None`` when it has
+nothing to draw.
 """
 
 from __future__ import annotations
 
-import io
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from contracts.schemas import HOME_ID, INTERVAL_MIN, KWH, TS
+from data_prep.quality.figures import fitted_png, new_figure
 from data_prep.quality.metrics import ANOMALY_TYPES, anomaly_column
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-_DPI = 100
+_MAX_STEPS = 2000  # steps of an area over homes: more than its panel is pixels wide
+_PERCENT_TICKS = range(0, 101, 20)  # the axes of shares reach past 100 %, to leave room for bar labels
 _BLUE, _ORANGE, _RED, _GREY, _GREEN = "#1f77b4", "#ff7f0e", "#d62728", "#7f7f7f", "#2ca02c"
-
-
-def new_figure(width_in: float, height_in: float) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width_in, height_in), dpi=_DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def png_bytes(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    # No software/date metadata: the same figures give the same bytes.
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
 
 
 def natural_order(values: Any) -> list[Any]:
@@ -54,28 +35,30 @@ def plot_completeness(home_metrics: pd.DataFrame) -> bytes | None:
     """Histogram of completeness over homes, with the share imputed alongside [%]."""
     if home_metrics.empty:
         return None
-    fig = new_figure(9, 3.6)
+    fig = new_figure(9, 3.6, layout=None)
     left, right = fig.subplots(1, 2)
     completeness = 100 * home_metrics["completeness"].dropna()
-    left.hist(completeness, bins=min(30, max(5, len(completeness) // 2)), color=_BLUE)
+    # One filled outline rather than a bar per bin: the same picture with one artist.
+    counts, edges = np.histogram(completeness, bins=min(30, max(5, len(completeness) // 2)))
+    left.stairs(counts, edges, fill=True, color=_BLUE)
     median = float(completeness.median())
     left.axvline(median, color=_RED, linestyle="--", label=f"median {median:.1f} %")
     left.set(xlabel="completeness: observed / grid slots [%]", ylabel="homes", title="Completeness per home")
     left.legend(loc="upper left")
     _draw_grid_shares(right, home_metrics.sort_values(["completeness", "home_id"]))
-    return png_bytes(fig)
+    return fitted_png(fig)
 
 
 def _draw_grid_shares(ax: Any, homes: pd.DataFrame) -> None:
     # One filled area per share, not one bar per home: a thousand homes would mean three thousand artists.
-    x = np.arange(len(homes) + 1) - 0.5
-    bottom = np.zeros(len(homes) + 1)
-    for column, color, label in (
-        ("completeness", _BLUE, "observed"),
-        ("share_imputed", _ORANGE, "imputed"),
-        ("share_missing", _GREY, "missing"),
-    ):
-        height = 100 * homes[column].fillna(0).to_numpy()
+    # Beyond _MAX_STEPS homes, neighbours are averaged in groups: a pixel column already shows their mean.
+    columns = ["completeness", "share_imputed", "share_missing"]
+    edges = np.linspace(0, len(homes), min(len(homes), _MAX_STEPS) + 1).round().astype(int)
+    shares = 100 * homes[columns].fillna(0).to_numpy(dtype=float)
+    shares = np.add.reduceat(shares, edges[:-1], axis=0) / np.diff(edges)[:, None]
+    x, bottom = edges - 0.5, np.zeros(len(edges))
+    styles = ((_BLUE, "observed"), (_ORANGE, "imputed"), (_GREY, "missing"))
+    for height, (color, label) in zip(shares.T, styles, strict=True):
         height = np.append(height, height[-1:])
         ax.fill_between(x, bottom, bottom + height, step="post", color=color, label=label, linewidth=0)
         bottom = bottom + height
@@ -95,7 +78,7 @@ def plot_quarantine_reasons(quarantine_summary: pd.DataFrame) -> bytes | None:
         return None
     table = quarantine_summary.pivot_table(index="reason", columns="source", values="n_rows", aggfunc="sum")
     table = table.fillna(0).loc[lambda t: t.sum(axis=1).sort_values().index]
-    fig = new_figure(8, max(2.4, 0.8 + 0.35 * len(table)))
+    fig = new_figure(8, max(2.4, 0.8 + 0.35 * len(table)), layout=None)
     ax = fig.subplots()
     left = np.zeros(len(table))
     for source in table.columns:
@@ -103,7 +86,7 @@ def plot_quarantine_reasons(quarantine_summary: pd.DataFrame) -> bytes | None:
         left += table[source].to_numpy()
     ax.set(xlabel="quarantined rows", title="Why rows went to quarantine")
     ax.legend(loc="lower right")
-    return png_bytes(fig)
+    return fitted_png(fig)
 
 
 def plot_anomalies(home_metrics: pd.DataFrame) -> bytes | None:
@@ -112,7 +95,7 @@ def plot_anomalies(home_metrics: pd.DataFrame) -> bytes | None:
         return None
     counts = pd.Series({k: int(home_metrics[anomaly_column(k)].sum()) for k in ANOMALY_TYPES})
     homes = pd.Series({k: int(home_metrics[anomaly_column(k)].gt(0).sum()) for k in ANOMALY_TYPES})
-    fig = new_figure(9, 3.4)
+    fig = new_figure(9, 3.4, layout=None)
     left, right = fig.subplots(1, 2)
     left.bar(counts.index, counts.to_numpy(), color=_RED)
     left.set(ylabel="flagged readings", title="Anomalies by type")
@@ -120,7 +103,7 @@ def plot_anomalies(home_metrics: pd.DataFrame) -> bytes | None:
     right.set(ylabel="homes", title="Homes with at least one")
     for ax in (left, right):
         ax.tick_params(axis="x", labelrotation=30)
-    return png_bytes(fig)
+    return fitted_png(fig)
 
 
 def plot_imputation_mae(imputation_scores: pd.DataFrame) -> bytes | None:
@@ -132,7 +115,7 @@ def plot_imputation_mae(imputation_scores: pd.DataFrame) -> bytes | None:
     classes = natural_order(table["gap_class"])
     strategies = sorted(table["strategy"].unique())
     wide = table.pivot_table(index="gap_class", columns="strategy", values="mae_kwh").reindex(classes)
-    fig = new_figure(9, 3.8)
+    fig = new_figure(9, 3.8, layout=None)
     ax = fig.subplots()
     width = 0.8 / max(1, len(strategies))
     x = np.arange(len(classes))
@@ -145,7 +128,7 @@ def plot_imputation_mae(imputation_scores: pd.DataFrame) -> bytes | None:
         title="Imputation error by strategy and gap length",
     )
     ax.legend(fontsize="small", ncols=min(3, len(strategies)))
-    return png_bytes(fig)
+    return fitted_png(fig)
 
 
 def weighted_mae(imputation_scores: pd.DataFrame) -> pd.DataFrame:
@@ -164,7 +147,7 @@ def plot_detection(by_fault_type: pd.DataFrame, by_code: pd.DataFrame) -> bytes 
     """Recall (or landed / accepted share) per fault type, and precision per detection code [%]."""
     if by_fault_type.empty and by_code.empty:
         return None
-    fig = new_figure(10, 0.9 + 0.32 * max(len(by_fault_type), len(by_code), 3))
+    fig = new_figure(10, 0.9 + 0.32 * max(len(by_fault_type), len(by_code), 3), layout=None)
     left, right = fig.subplots(1, 2)
     recall = by_fault_type.sort_values("fault_type", ascending=False)
     labels = [
@@ -173,12 +156,12 @@ def plot_detection(by_fault_type: pd.DataFrame, by_code: pd.DataFrame) -> bytes 
     ]
     bars = left.barh(labels, 100 * recall["recall"], color=_GREEN)
     left.bar_label(bars, fmt="%.0f %%", padding=2, fontsize="small")
-    left.set(xlim=(0, 115), xlabel="[%]", title="Recall per injected fault type")
+    left.set(xlim=(0, 125), xticks=_PERCENT_TICKS, xlabel="[%]", title="Recall per injected fault type")
     precision = by_code.sort_values("code", ascending=False)
     bars = right.barh(precision["code"], 100 * precision["precision"], color=_BLUE)
     right.bar_label(bars, fmt="%.0f %%", padding=2, fontsize="small")
-    right.set(xlim=(0, 115), xlabel="[%]", title="Precision per detection code")
-    return png_bytes(fig)
+    right.set(xlim=(0, 125), xticks=_PERCENT_TICKS, xlabel="[%]", title="Precision per detection code")
+    return fitted_png(fig)
 
 
 def plot_imputation_error(imputation_eval: pd.DataFrame) -> bytes | None:
@@ -187,7 +170,7 @@ def plot_imputation_error(imputation_eval: pd.DataFrame) -> bytes | None:
         return None
     table = imputation_eval.sort_values("mae_kwh")
     label_col = "imputation_strategy" if "imputation_strategy" in table.columns else table.columns[0]
-    fig = new_figure(8, 0.9 + 0.35 * len(table))
+    fig = new_figure(8, 0.9 + 0.35 * len(table), layout=None)
     ax = fig.subplots()
     y = np.arange(len(table))
     ax.barh(y - 0.2, table["mae_kwh"], 0.4, color=_BLUE, label="MAE")
@@ -196,7 +179,7 @@ def plot_imputation_error(imputation_eval: pd.DataFrame) -> bytes | None:
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set(xlabel="[kWh]", title="Imputed values against the clean truth")
     ax.legend(loc="lower right")
-    return png_bytes(fig)
+    return fitted_png(fig)
 
 
 def plot_sample_series(sample_series: pd.DataFrame, max_homes: int = 3) -> bytes | None:
@@ -204,7 +187,7 @@ def plot_sample_series(sample_series: pd.DataFrame, max_homes: int = 3) -> bytes
     if sample_series.empty:
         return None
     homes = sorted(sample_series[HOME_ID].unique())[:max_homes]
-    fig = new_figure(11, 2.8 * len(homes))
+    fig = new_figure(11, 2.8 * len(homes), layout=None)
     axes = np.atleast_1d(fig.subplots(len(homes), 1, squeeze=False)[:, 0])
     for ax, home in zip(axes, homes, strict=True):
         _draw_home(ax, sample_series.loc[sample_series[HOME_ID].eq(home)].sort_values(TS), str(home))
@@ -213,11 +196,9 @@ def plot_sample_series(sample_series: pd.DataFrame, max_homes: int = 3) -> bytes
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             legend.setdefault(label, handle)
-    fig.legend(
-        legend.values(), legend.keys(), loc="outside upper center", ncols=len(legend), fontsize="small"
-    )
+    fig.legend(legend.values(), legend.keys(), loc="upper center", ncols=len(legend), fontsize="small")
     axes[-1].set_xlabel("time [UTC]")
-    return png_bytes(fig)
+    return fitted_png(fig)
 
 
 def _draw_home(ax: Any, home: pd.DataFrame, home_id: str) -> None:
@@ -235,13 +216,9 @@ def _draw_home(ax: Any, home: pd.DataFrame, home_id: str) -> None:
     raw = np.where(np.isfinite(raw), raw, top)
     ax.scatter(ts[anomaly], raw, s=28, marker="x", color=_RED, zorder=4, label="anomaly (raw value)")
     if missing.any():
-        # One band per missing slot, covering its interval [ts, ts + interval).
-        width_days = float(home[INTERVAL_MIN].iloc[0]) / (24 * 60)
-        ax.bar(
-            ts[missing],
-            1.0,
-            width=width_days,
-            align="edge",
+        ax.broken_barh(
+            _missing_spans(ts, missing, interval=np.timedelta64(int(home[INTERVAL_MIN].iloc[0]), "m")),
+            (0.0, 1.0),
             transform=ax.get_xaxis_transform(),
             color=_GREY,
             alpha=0.3,
@@ -251,3 +228,17 @@ def _draw_home(ax: Any, home: pd.DataFrame, home_id: str) -> None:
     ax.set(
         ylabel="[kWh]", title=f"home {home_id}", ylim=(min(0.0, float(np.nanmin(finite, initial=0.0))), top)
     )
+
+
+def _missing_spans(
+    ts: np.ndarray, missing: np.ndarray, interval: np.timedelta64
+) -> list[tuple[float, float]]:
+    """(start, width) in Matplotlib date units of each run of missing slots, each slot covering
+    ``[ts, ts + interval)``; slots merge into one band only when they follow each other on the grid."""
+    from matplotlib.dates import date2num
+
+    starts, ends = ts[missing], ts[missing] + interval
+    new_run = np.r_[True, starts[1:] != ends[:-1]]
+    last = np.r_[new_run[1:], True]
+    left, right = date2num(starts[new_run]), date2num(ends[last])
+    return list(zip(left.tolist(), (right - left).tolist(), strict=True))

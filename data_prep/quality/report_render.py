@@ -51,10 +51,8 @@ class ReportSection:
 
 def format_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame as text for reading: shares in %, floats to 4 significant digits, times to the minute."""
-    out = pd.DataFrame(index=frame.index)
-    for col in frame.columns:
-        out[col] = frame[col].map(_cell_formatter(str(col), frame[col]))
-    return out.reset_index(drop=True)
+    columns = {col: frame[col].map(_cell_formatter(str(col), frame[col])) for col in frame.columns}
+    return pd.DataFrame(columns, index=frame.index, columns=frame.columns).reset_index(drop=True)
 
 
 def _cell_formatter(name: str, values: pd.Series) -> Callable[[Any], str]:

@@ -63,3 +63,73 @@ def test_bill_check_sums_the_readings_of_the_period():
     check = curated.bill_check(daily.iloc[:30], bills)
     assert check["readings_kwh"].item() == pytest.approx(300.0)
     assert check["coverage"].item() == pytest.approx(30 / 31)
+
+
+def test_local_days_match_a_conversion_of_each_row_in_its_own_zone():
+    instants = [*pd.date_range("2025-03-29T20:00", periods=40, freq="30min", tz="UTC"), pd.NaT]
+    ts = pd.Series(instants, dtype="datetime64[ns, UTC]").sample(frac=1, random_state=0)  # shuffled index
+    zones = pd.Series({"se": "Europe/Stockholm", "nf": "America/St_Johns", "lh": "Australia/Lord_Howe"})
+    home_ids = pd.Series(np.resize(["se", "nf", "lh", "unknown"], len(ts)), index=ts.index)
+    want = [
+        pd.NaT if pd.isna(t) else t.tz_convert(zones.get(h, "UTC")).tz_localize(None).normalize()
+        for t, h in zip(ts, home_ids, strict=True)
+    ]
+    got = curated.local_dates(ts, home_ids, zones)
+    assert got.index.equals(ts.index) and got.dtype == "datetime64[ns]"
+    np.testing.assert_array_equal(got.to_numpy(), pd.Series(want, dtype="datetime64[ns]").to_numpy())
+
+
+def test_enriched_rows_take_the_values_of_their_own_home_point_area_and_hour():
+    ts = pd.date_range("2025-01-01", periods=4, freq="h", tz="UTC")
+    weather = pd.DataFrame(
+        {
+            "lat": [1.0] * 4 + [2.0] * 4,
+            "lon": 0.0,
+            "ts": list(ts) * 2,
+            "temp_c": np.arange(8.0),
+            "ghi_w_m2": 0.0,
+        }
+    )
+    prices = pd.DataFrame({"price_area": "A", "ts": ts, "price_eur_mwh": [10.0, 20.0, 30.0, 40.0]})
+    homes = pd.DataFrame(
+        {
+            "home_id": ["h1", "h2", "h3"],
+            "weather_lat": [2.0, 1.0, np.nan],  # h3 has no position
+            "weather_lon": [0.0, 0.0, np.nan],
+            "price_area": ["A", "B", None],  # no prices for B
+        }
+    )
+    hourly = pd.DataFrame({"home_id": ["h2", "h1", "h3", "h4", "h1"], "ts": ts[[0, 1, 2, 3, 3]], "kwh": 1.0})
+    out = curated.enrich_hourly(
+        hourly,
+        homes,
+        curated.HourlyLookup(weather, ["lat", "lon"], ["temp_c", "ghi_w_m2"]),
+        curated.HourlyLookup(prices, ["price_area"], ["price_eur_mwh"]),
+    )
+    assert list(out.columns) == [
+        "home_id", "ts", "kwh", "weather_lat", "weather_lon", "price_area", "temp_c", "ghi_w_m2",
+        "price_eur_mwh", *curated.WEATHER_VALUES[2:],  # the weather columns the lookup lacks come last
+    ]  # fmt: skip
+    np.testing.assert_array_equal(out["temp_c"], [0.0, 5.0, np.nan, np.nan, 7.0])  # h4 is not a known home
+    np.testing.assert_array_equal(out["price_eur_mwh"], [np.nan, 20.0, np.nan, np.nan, 40.0])
+    assert out["price_area"].iloc[[0, 1, 4]].tolist() == ["B", "A", "A"]
+    assert out["price_area"].iloc[[2, 3]].isna().all()
+
+
+def test_bill_check_counts_a_day_in_every_bill_that_covers_it():
+    days = pd.date_range("2025-01-01", periods=40, freq="D")
+    daily = pd.DataFrame(
+        {"home_id": ["h"] * 40 + ["g"] * 40, "date": list(days) * 2, "kwh": [1.0] * 40 + [2.0] * 40}
+    )
+    bills = pd.DataFrame(
+        {
+            "home_id": ["h", "h", "g", "x"],  # h's two bills overlap; x has no readings
+            "period_start": pd.to_datetime(["2025-01-01", "2025-01-11", "2025-01-05", "2025-01-01"]),
+            "period_end": pd.to_datetime(["2025-01-21", "2025-02-20", "2025-01-15", "2025-02-01"]),
+            "kwh": [20.0, 40.0, 20.0, 1.0],
+        }
+    )
+    check = curated.bill_check(daily.sample(frac=1, random_state=0), bills)
+    assert check["home_id"].tolist() == ["g", "h", "h"]
+    assert check["readings_kwh"].tolist() == [20.0, 20.0, 30.0]  # h's second bill has 30 days of readings
+    assert check["coverage"].tolist() == pytest.approx([1.0, 1.0, 30 / 40])

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.storage import Lake
+from contracts.storage import Lake, home_bucket
 from data_prep.ingest.readings import FileContext, parse_readings_file
 from data_prep.ingest.source_spec import SourceSpec, spec_from_text
 from data_prep.ingest.staging import staged_dir
@@ -121,3 +121,28 @@ def test_every_row_is_counted_once(lines):
     assert len(rows) == parsed.rows_staged
     lines_seen = sorted([*rows.get("line", pd.Series(dtype=int)).tolist(), *quarantine["line"].tolist()])
     assert lines_seen == list(range(2, len(lines) + 2))
+
+
+def test_staged_rows_go_to_their_homes_bucket_in_file_order():
+    """Rows of interleaved homes, read in several blocks: each bucket's part holds its homes' rows, by line."""
+    homes = [f"h{i}" for i in range(12)]
+    lines = [f"{h},2025-01-01T{hour:02d}:00:00Z,{hour}" for hour in range(4) for h in homes]
+    lines.insert(7, "h3,nope,1")
+    lake = Lake(f"memory://ingest-{uuid.uuid4().hex}")
+    path = lake.path("in", "r.csv")
+    lake.write_bytes(path, ("home_id,ts,kwh\n" + "\n".join(lines) + "\n").encode())
+    context = FileContext("r.csv", uuid.uuid4().hex * 2, 0)
+    parsed = parse_readings_file(
+        lake, path, context, SourceSpec(), load_rules().readings, 4, NOW, block_bytes=300
+    )
+    folder = staged_dir(lake, "readings", context.sha256)
+    parts = {
+        int(p.rsplit("=", 1)[1][:3]): lake.read_table(p).to_pandas() for p in lake.glob(f"{folder}/*.parquet")
+    }
+    assert sorted(parts) == list(parsed.buckets)
+    for bucket, part in parts.items():
+        assert {home_bucket(h, 4) for h in part["home_id"]} == {bucket}
+        assert part["line"].is_monotonic_increasing
+    staged_lines = sorted(line for part in parts.values() for line in part["line"])
+    assert staged_lines == [n for n in range(2, len(lines) + 2) if n != 9]
+    assert parsed.quarantine.to_pandas()["line"].tolist() == [9]

@@ -138,3 +138,47 @@ def test_latest_profile_of_a_home_wins():
     _, second, *_ = _stage(Source.PROFILES, _profile(occupants=5) + "\n", "b.jsonl", lake=lake, seq=1)
     table, _ = build_small_table(lake, Source.PROFILES, [first, second], load_rules())
     assert table["occupants"].tolist() == [5]
+
+
+def _resolve_by_sorting_values(frame, key, value_columns):
+    """The reference: pandas' multi-column sort and ``duplicated`` on the values themselves."""
+    import numpy as np
+    import pandas as pd
+
+    frame = frame.sort_values([*key, "ingest_seq", "line"], kind="stable", ignore_index=True)
+    repeat = frame.duplicated(key, keep="first").to_numpy()
+    first = frame.drop_duplicates(key, keep="first").set_index(key)[value_columns]
+    repeats = frame[repeat]
+    kept = first.reindex(pd.MultiIndex.from_frame(repeats[key])).to_numpy()
+    values = repeats[value_columns].to_numpy()
+    same = np.all((values == kept) | (pd.isna(values) & pd.isna(kept)), axis=1)
+    return frame[~repeat].reset_index(drop=True), repeats.assign(
+        reason=np.where(same, "duplicate", "conflicting_duplicate")
+    )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_duplicates_resolve_as_a_sort_of_the_values_would(seed):
+    import numpy as np
+    import pandas as pd
+
+    from data_prep.ingest.tables import TableContract, resolve_duplicates
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "area": rng.choice(np.array(["SE3", "SE1", "NO2", None], dtype=object), n),
+            "lat": rng.choice([59.3, 57.7, -33.9, 0.0], n),
+            "ts": pd.Timestamp("2025-03-30", tz="UTC") + pd.to_timedelta(rng.integers(0, 6, n), unit="h"),
+            "value": np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 3, n).astype(float)),
+            "ingest_seq": rng.integers(0, 3, n),
+            "line": rng.permutation(n) + 2,
+        }
+    )
+    key = ["area", "lat", "ts"]
+    kept, dropped = resolve_duplicates(frame, TableContract({}, tuple(key)), ["value"])
+    want_kept, want_dropped = _resolve_by_sorting_values(frame, key, ["value"])
+    assert {"duplicate", "conflicting_duplicate"} <= set(dropped["reason"])
+    pd.testing.assert_frame_equal(kept, want_kept)
+    pd.testing.assert_frame_equal(dropped.reset_index(drop=True), want_dropped.reset_index(drop=True))

@@ -167,6 +167,15 @@ def test_worker_processes_give_the_same_zones_as_one_process(small_demo, tmp_pat
     got = _processed_rows(parallel).sort_values(key, ignore_index=True)
     want = _processed_rows(serial).sort_values(key, ignore_index=True)
     pd.testing.assert_frame_equal(got, want)
+    for table in ("consumption_hourly", "consumption_daily", "consumption_monthly", "homes"):
+        pd.testing.assert_frame_equal(_curated(parallel, table), _curated(serial, table))
     manifest = _manifest(parallel)
     assert (manifest["rows_in"] == manifest["rows_processed"] + manifest["rows_quarantined"]).all()
     assert result.rows_quarantined == _manifest(serial)["rows_quarantined"].sum()
+
+
+def _curated(settings, table: str) -> pd.DataFrame:
+    lake = Lake.from_settings(settings.storage)
+    frame = lake.read_table(lake.path(Zone.CURATED, table)).to_pandas()
+    key = [c for c in ("home_id", "ts", "date", "month") if c in frame.columns]
+    return frame.sort_values(key, ignore_index=True)

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from contracts.schemas import Reason
 from contracts.storage import Lake, Zone
+from data_prep.ingest.columns import _CAST_CHUNK_ROWS, is_missing, to_float, to_utc
 from data_prep.ingest.profiles import parse_profiles
 from data_prep.ingest.readings import FileContext, parse_readings_file, row_checks
 from data_prep.ingest.source_spec import SourceSpec
@@ -419,3 +420,93 @@ def test_csv_and_parquet_give_every_row_the_same_outcome(cells):
         kept = ["home_id", "ts", "kwh"]
         staged_csv = csv_rows.assign(line=csv_rows["line"] - 1)[["line", *kept]].reset_index(drop=True)
         pd.testing.assert_frame_equal(staged_csv, pq_rows[["line", *kept]].reset_index(drop=True))
+
+
+# --- 4. a column's values are read one by one, whatever their neighbours --------------------------------------
+
+# Numbers that pandas' to_numeric and arrow's cast both read (or both reject); a column with any bad value used to
+# be read by to_numeric, so these are the outcomes that column gave.
+_TRICKY_NUMBERS = [
+    "1", "1.", ".5", "+1", "-1", "-0", "00012", "5.", "1e5", "1E+05", "1e-5", ".5e-2", "1.e1", "1e0005",
+    "1e-400", "4.9e-324", "12345678901234567890123", "0.1000000000000000055511151231257827", "9007199254740993",
+    "1.7976931348623157e308", "1.7976931348623159e308", "1e400", "-1e400", "inf", "-inf", "+inf", "Infinity",
+    " 1.5", "1.5 ", "\t1.5\n", "\x0b1\x0c", "1\r", "  -2e3  ", "\xa01.5", "1 5", "- 1", "--1", "+-1", "1e", "e5",
+    ".", "+", "-", ".e1", "1e+", "0x10", "1_000", "\u0661", "1d5", "1.5f", "1,5", "1.2.3", "1\x00", "ERR",
+    "", "  ", "nan", "NaN", "-nan", " nan ", "null", "None", "N/A", "#N/A", None,
+]  # fmt: skip
+
+
+def _to_numeric_outcome(value: str | None) -> tuple[float, bool, bool]:
+    """(value, absent, bad) as the to_numeric reading gave them."""
+    number = float(pd.to_numeric(pd.Series([value, "x"], dtype=object), errors="coerce")[0])
+    absent = bool(np.isnan(number) and is_missing(pa.array([value], pa.string()))[0])
+    bad = not absent and not np.isfinite(number)
+    return (np.nan if absent or bad else number), absent, bad
+
+
+@pytest.mark.parametrize("value", [pytest.param(v, id=repr(v)) for v in _TRICKY_NUMBERS])
+def test_a_number_reads_as_to_numeric_read_it_among_bad_values(value):
+    expected = _to_numeric_outcome(value)
+    for column in ([value, "ERR"], ["ERR", value], [value]):
+        values, absent, bad = to_float(pa.array(column, pa.string()))
+        i = column.index(value)
+        got = (float(values[i]), bool(absent[i]), bool(bad[i]))
+        np.testing.assert_equal(got, expected)
+
+
+def test_a_number_does_not_depend_on_its_neighbours():
+    """Texts that pandas' and arrow's parsers read differently: a value gets one outcome, in any column."""
+    texts = [
+        "0e99999999999",
+        "0" * 400 + "1",
+        "1" * 40 + "e-30",
+        "0." + "0" * 400 + "1e400",
+        *_TRICKY_NUMBERS,
+    ]
+    alone = [to_float(pa.array([t], pa.string())) for t in texts]
+    far = _CAST_CHUNK_ROWS + 5  # the bad value in another chunk than the text, and in the same one
+    for i, text in enumerate(texts):
+        for column in ([text, "ERR"], [text, *["1"] * far, "ERR"], ["ERR", *["1"] * far, text]):
+            position = 0 if column[0] == text else len(column) - 1
+            got = [part[position] for part in to_float(pa.array(column, pa.string()))]
+            np.testing.assert_equal(got, [part[0] for part in alone[i]], err_msg=repr(text))
+
+
+def test_dst_repeats_resolve_in_file_order_across_parsing_chunks():
+    """The second 02:30 of the autumn change is standard time though it sits in the next chunk of the column."""
+    n = _CAST_CHUNK_ROWS + 2
+    stamps = ["2025-01-01T00:00:00Z"] * n
+    first, second = _CAST_CHUNK_ROWS - 1, _CAST_CHUNK_ROWS  # the last row of one chunk, the first of the next
+    stamps[first] = stamps[second] = "2025-10-26 02:30:00"
+    utc, reasons, _ = to_utc(pa.array(stamps), "Europe/Stockholm", np.zeros(n, dtype=np.int64))
+    assert [utc[first], utc[second]] == [pd.Timestamp("2025-10-26T00:30Z"), pd.Timestamp("2025-10-26T01:30Z")]
+    assert pd.isna(reasons).all()
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        pytest.param("2025-01-01T00:00:00+00:00", id="offset"),
+        pytest.param("2025-01-01T00:00:00.5Z", id="fraction"),
+        pytest.param("2025-01-01 00:00:00+01:00", id="space"),
+        pytest.param("2025-01-01T00:00:00+\u0660\u0661:00", id="arabic-indic-offset"),
+        pytest.param("2025-01-01T00:00:00Z\n", id="final-newline"),
+        pytest.param("2025-01-01T25:00:00Z", id="hour-25"),
+        pytest.param("2025-01-01 00:00:00", id="naive"),
+        pytest.param("2025-03-30 02:30:00", id="naive-nonexistent"),
+        pytest.param("1600-01-01T00:00:00Z", id="before-1677"),
+        pytest.param("2025-01-01T00:00:00.000000001Z", id="nanosecond"),
+    ],
+)
+@pytest.mark.parametrize("timezone", [None, "Europe/Stockholm"])
+def test_a_timestamp_does_not_depend_on_its_neighbours(stamp, timezone):
+    alone = to_utc(pa.array([stamp]), timezone)
+    far = _CAST_CHUNK_ROWS + 5
+    for column in ([stamp, "bad"], ["2025-01-01T00:00:00Z"] * far + [stamp], ["bad"] * far + [stamp]):
+        position = len(column) - 1 if column[-1] == stamp else 0
+        utc, reasons, details = to_utc(pa.array(column), timezone)
+        assert (utc[position], reasons[position], details[position]) == (
+            alone[0][0],
+            alone[1][0],
+            alone[2][0],
+        )

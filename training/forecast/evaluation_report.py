@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from data_prep.quality.report_plots import new_figure, png_bytes
+from data_prep.quality.figures import new_figure, png_bytes
 from data_prep.quality.report_render import (
     ReportSection,
     ReportTable,

@@ -39,7 +39,7 @@ class HomeGrid:
     Invariants:
         Rows of a home are contiguous and consecutive rows of a home are exactly one interval apart (daily
         rows: 23 to 25 h, as local midnight moves with DST), so the previous row of a home is the previous
-        interval. :meth:`from_frame` checks this.
+        interval. :meth:`from_frame` checks this; every construction checks that each interval divides a day.
     """
 
     kwh: np.ndarray
@@ -78,9 +78,11 @@ class HomeGrid:
         grid._check_regular(interval_row)
         return grid
 
-    def _check_regular(self, interval_row: np.ndarray) -> None:
+    def __post_init__(self) -> None:
         if np.any((self.interval_min <= 0) | (_MIN_PER_DAY % np.maximum(self.interval_min, 1) != 0)):
             raise ValueError("interval_min must be a positive divisor of 1440")
+
+    def _check_regular(self, interval_row: np.ndarray) -> None:
         # Differences between neighbouring rows may only break at the first row of a home.
         first_rows = self.starts[1:]
         changed = np.flatnonzero(interval_row[1:] != interval_row[:-1]) + 1
@@ -131,8 +133,9 @@ class HomeGrid:
         """
         before = self.kwh[np.maximum(rows - 1, 0)]
         after = self.kwh[np.minimum(rows + 1, max(self.n_rows - 1, 0))]
-        before[np.isin(rows, self.starts)] = np.nan
-        after[np.isin(rows, self.ends)] = np.nan
+        home = self.home_code[rows]
+        before[rows == self.starts[home]] = np.nan
+        after[rows == self.ends[home]] = np.nan
         return before, after
 
     @cached_property

@@ -54,21 +54,25 @@ class AnomalyScanner:
 
     def fit_transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         """:meth:`fit` then :meth:`transform` on the same frame, reading its layout once."""
-        grid = HomeGrid.from_frame(frame)
-        return self.reduce(self._fit_grid(grid)._flags_grid(grid, frame.index))
+        return self.fit_transform_grid(HomeGrid.from_frame(frame), frame.index)
+
+    def fit_transform_grid(self, grid: HomeGrid, index: pd.Index | None = None) -> pd.DataFrame:
+        """:meth:`fit_transform` on a grid that is already read; the result is on ``index`` (default: row numbers)."""
+        index = pd.RangeIndex(grid.n_rows) if index is None else index
+        return self.reduce(self._fit_grid(grid)._flags_grid(grid, index))
 
     def reduce(self, flags: pd.DataFrame) -> pd.DataFrame:
         """Reduce the output of :meth:`flags` to ``anomaly`` and ``masked``."""
-        anomaly = np.full(len(flags), None, dtype=object)
+        names = list(self.detectors_)
+        first = np.full(len(flags), len(names), dtype=np.int64)  # no detector flagged the row
         masked = np.zeros(len(flags), dtype=bool)
-        unnamed = np.ones(len(flags), dtype=bool)
-        for name, detector in self.detectors_.items():
-            flagged = flags[name].to_numpy()
-            anomaly[flagged & unnamed] = name
-            unnamed &= ~flagged
-            if detector.masks:
+        for k in range(len(names) - 1, -1, -1):  # the first flagging detector in priority order wins
+            flagged = flags[names[k]].to_numpy()
+            first[flagged] = k
+            if self.detectors_[names[k]].masks:
                 masked |= flagged
-        return pd.DataFrame({"anomaly": anomaly, "masked": masked}, index=flags.index)
+        anomaly = np.array([*names, None], dtype=object)[first]
+        return pd.DataFrame({"anomaly": anomaly, "masked": masked}, index=flags.index, copy=False)
 
     def _fit_grid(self, grid: HomeGrid) -> Self:
         unknown = set(self.detectors) - set(DETECTORS)
@@ -85,4 +89,4 @@ class AnomalyScanner:
         if not hasattr(self, "detectors_"):
             raise RuntimeError("AnomalyScanner is not fitted: call fit first")
         columns = {name: detector.detect_grid(grid) for name, detector in self.detectors_.items()}
-        return pd.DataFrame(columns, index=index, columns=list(self.detectors_), dtype=bool)
+        return pd.DataFrame(columns, index=index, columns=list(self.detectors_), dtype=bool, copy=False)

@@ -68,10 +68,12 @@ class SpikeDetector(AnomalyDetector):
         )
         min_jump = grid.per_row(min_jump_kwh_per_h * grid.interval_min / 60.0)
         x = grid.kwh
-        # A spike rises min_jump above its neighbours, which are at least the lowest reading of the frame.
-        lowest = min(float(np.nanmin(x, initial=0.0)), 0.0)
         with np.errstate(invalid="ignore"):
-            rows = np.flatnonzero(x - lowest > min_jump)
+            # Candidates rise min_jump above the rows before and after, whichever home those belong to.
+            rise = np.diff(x, prepend=np.nan) > min_jump
+            rise[:-1] &= x[:-1] - x[1:] > min_jump[:-1]
+            rise[-1:] = False
+            rows = np.flatnonzero(rise)
             before, after = grid.neighbours(rows)
             value, jump = x[rows], min_jump[rows]
             spike = (

@@ -74,8 +74,10 @@ class ImputationSelector:
 
     def fit(self, frame: pd.DataFrame) -> Self:
         """Score every candidate on masked readings of ``frame`` and keep the best per home and class."""
+        return self._fit_context(GapContext.from_frame(frame))
+
+    def _fit_context(self, ctx: GapContext) -> Self:
         names, bounds = self._validated()
-        ctx = GapContext.from_frame(frame)
         gaps = ctx.gaps()
         gap_class = self._classify(gaps.hours, bounds)
         keep = gaps.hours <= self.max_gap_hours
@@ -106,10 +108,12 @@ class ImputationSelector:
             A frame on ``frame``'s index with ``kwh`` (filled) [kWh per interval], ``imputed`` (bool) and
             ``imputation_strategy`` (the registry name that filled the slot, None where not imputed).
         """
+        return self._transform_context(GapContext.from_frame(frame), frame.index)
+
+    def _transform_context(self, ctx: GapContext, index: pd.Index) -> pd.DataFrame:
         if not hasattr(self, "selection_"):
             raise RuntimeError("ImputationSelector is not fitted; call fit() first")
         names, bounds = self._validated()
-        ctx = GapContext.from_frame(frame)
         gaps = ctx.gaps()
         table = self._strategy_table(ctx.grid, names, bounds)
         rows, gap_of_row = gaps.rows(gaps.hours <= self.max_gap_hours)
@@ -127,13 +131,18 @@ class ImputationSelector:
         imputed = ~ctx.known & ~np.isnan(filled)
         label[~imputed] = -1
         lookup = np.array([*names, FALLBACK, None], dtype=object)
-        return pd.DataFrame(
-            {KWH: filled, "imputed": imputed, "imputation_strategy": lookup[label]}, index=frame.index
-        )
+        columns = {KWH: filled, "imputed": imputed, "imputation_strategy": lookup[label]}
+        return pd.DataFrame(columns, index=index, copy=False)
 
     def fit_transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """:meth:`fit` then :meth:`transform` on the same frame."""
-        return self.fit(frame).transform(frame)
+        """:meth:`fit` then :meth:`transform` on the same frame, reading its layout once."""
+        return self.fit_transform_context(GapContext.from_frame(frame), frame.index)
+
+    def fit_transform_context(self, ctx: GapContext, index: pd.Index | None = None) -> pd.DataFrame:
+        """:meth:`fit_transform` on readings that are already read; the result is on ``index`` (default: row
+        numbers)."""
+        index = pd.RangeIndex(len(ctx.kwh)) if index is None else index
+        return self._fit_context(ctx)._transform_context(ctx, index)
 
     def _validated(self) -> tuple[list[str], np.ndarray]:
         names = list(self.candidates)

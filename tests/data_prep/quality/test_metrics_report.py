@@ -125,6 +125,11 @@ def test_home_metrics_of_buckets_combine_to_the_whole(processed: pd.DataFrame) -
     pd.testing.assert_frame_equal(combine_home_metrics(parts), home_quality_metrics(processed))
 
 
+def test_home_metrics_do_not_depend_on_row_order(processed: pd.DataFrame) -> None:
+    shuffled = processed.sample(frac=1.0, random_state=0)
+    pd.testing.assert_frame_equal(home_quality_metrics(shuffled), home_quality_metrics(processed))
+
+
 @pytest.mark.parametrize(
     ("rows_in", "n_processed", "n_quarantined", "balanced"),
     [

@@ -1,0 +1,71 @@
+"""Array helpers for long frames whose rows come in runs of equal keys (a bucket sorted by home and time).
+
+Codes from the first value of each run and one stable sort over merged integer keys replace pandas' per-row string
+hashing and multi-key sorts, which dominated a bucket's build time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def run_starts(values: np.ndarray) -> np.ndarray | None:
+    """The first row of each run of equal neighbours in an object array; None when its values cannot be compared
+    (``pd.NA`` has no truth value)."""
+    new_run = np.ones(len(values), dtype=bool)
+    try:
+        np.not_equal(values[1:], values[:-1], out=new_run[1:])
+    except TypeError:
+        return None
+    return np.flatnonzero(new_run)
+
+
+def run_codes(column: pd.Series, sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of a column whose equal values come in runs, such as the home ids of a long frame.
+
+    Only the first value of each run is hashed, so a sorted column of a few hundred homes costs one comparison
+    of neighbours instead of a hash per row.
+
+    Returns:
+        The code of each row (-1 where missing) and the distinct values as an object array, ascending when
+        ``sort`` (the order ``sort_values`` gives them), else in order of appearance.
+    """
+    values = column.to_numpy()
+    heads = run_starts(values) if values.dtype == object and len(values) else None
+    if heads is not None:
+        codes, run_values = pd.factorize(values[heads], sort=sort)
+        return np.repeat(codes, np.diff(np.append(heads, len(values)))), np.asarray(run_values, dtype=object)
+    codes, uniques = pd.factorize(column, sort=sort)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def combined_key(major: np.ndarray, minor: np.ndarray) -> np.ndarray | None:
+    """One int64 key ordered as (``major``, ``minor``), or None when it could overflow."""
+    if len(minor) == 0:
+        return major.astype(np.int64)
+    low, high = int(minor.min()), int(minor.max())
+    span = high - low + 1
+    if int(major.max()) * span + span >= 2**62 or int(major.min()) < 0:
+        return None
+    return major.astype(np.int64) * span + (minor.astype(np.int64) - low)
+
+
+def stable_order(*keys: np.ndarray) -> np.ndarray:
+    """``np.lexsort`` of integer ``keys`` given major first; neighbouring keys are merged into one where they fit.
+
+    Keys are merged from the minor end, so the rows of a frame made of sorted parts are first sorted by a minor key
+    that is nearly in order already, and then by a major key that is a few sorted runs: a stable sort of either is
+    a cheap merge of runs, where ``np.lexsort`` would sort every key from scratch.
+    """
+    merged: list[np.ndarray] = []
+    for key in reversed(keys):
+        if merged:
+            combined = combined_key(key, merged[0])
+            if combined is not None:
+                merged[0] = combined
+                continue
+        merged.insert(0, np.asarray(key, dtype=np.int64))
+    if len(merged) == 1:
+        return np.argsort(merged[0], kind="stable")
+    return np.lexsort(merged[::-1])
