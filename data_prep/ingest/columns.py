@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -213,7 +214,10 @@ def has_control_characters(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 def to_utc(
-    column: pa.ChunkedArray | pa.Array, timezone: str | None, group: np.ndarray | None = None
+    column: pa.ChunkedArray | pa.Array,
+    timezone: str | None,
+    group: np.ndarray | None = None,
+    repeated: set[tuple[Any, Any]] | None = None,
 ) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
     """UTC timestamps from ISO 8601 text with an offset, or naive text in a declared ``timezone``.
 
@@ -221,6 +225,9 @@ def to_utc(
         column: the timestamps as text (any number of fractional digits), or a timestamp column of any unit.
         timezone: the IANA zone of naive timestamps; without it a naive timestamp is a bad timestamp.
         group: the series each row belongs to (the home); a repeated autumn hour is resolved per series.
+        repeated: the (series, local time) pairs of DST's repeated hour met in earlier batches of the same file;
+            updated in place. With it, a repeated hour whose two occurrences fall in different batches is still
+            read as summer time, then standard time; without it, the rule looks within this batch only.
 
     Returns:
         the timestamps at microsecond resolution (NaT where bad); per row, ``None`` or the :class:`Reason` it failed
@@ -237,7 +244,7 @@ def to_utc(
     n = len(column)
     reasons = np.full(n, None, dtype=object)
     if pa.types.is_timestamp(column.type):
-        return _at_microseconds(*_typed_timestamps(column, timezone, group, reasons))
+        return _at_microseconds(*_typed_timestamps(column, timezone, group, reasons, repeated))
     text = column.cast(pa.string())
     details = np.full(n, None, dtype=object)
     stamps, failed = _cast_by_chunks(text, TS_TYPE)
@@ -255,7 +262,7 @@ def to_utc(
         if len(rest):
             rest_group = None if group is None else group[rest]
             slow, reasons[rest], details[rest] = _at_microseconds(
-                *_parse_text(text.take(pa.array(rest)), timezone, rest_group)
+                *_parse_text(text.take(pa.array(rest)), timezone, rest_group, repeated)
             )
             micros[rest] = slow.asi8
     outside = (micros != _NAT) & ((micros < _EARLIEST.value // 1000) | (micros > _LATEST.value // 1000))
@@ -293,7 +300,10 @@ def _at_microseconds(
 
 
 def _parse_text(
-    text: pa.ChunkedArray | pa.Array, timezone: str | None, group: np.ndarray | None
+    text: pa.ChunkedArray | pa.Array,
+    timezone: str | None,
+    group: np.ndarray | None,
+    repeated: set[tuple[Any, Any]] | None = None,
 ) -> tuple[pd.DatetimeIndex, np.ndarray]:
     """Any ISO 8601 form pandas reads, offset or naive [ns]; per row ``None`` or the :class:`Reason` it failed with."""
     n = len(text)
@@ -314,7 +324,9 @@ def _parse_text(
         if timezone is None:
             reasons[naive & ~_nat(parsed, naive, n)] = Reason.BAD_TIMESTAMP.value
         else:
-            local, local_reasons = _localize(parsed, timezone, None if group is None else group[naive])
+            local, local_reasons = _localize(
+                parsed, timezone, None if group is None else group[naive], repeated
+            )
             result[naive] = local
             reasons[naive] = np.where(pd.isna(local_reasons), reasons[naive], local_reasons)
     still_bad = result.isna().to_numpy() & pd.isna(reasons)
@@ -329,7 +341,11 @@ def _nat(parsed: pd.Series, mask: np.ndarray, n: int) -> np.ndarray:
 
 
 def _typed_timestamps(
-    column: pa.ChunkedArray | pa.Array, timezone: str | None, group: np.ndarray | None, reasons: np.ndarray
+    column: pa.ChunkedArray | pa.Array,
+    timezone: str | None,
+    group: np.ndarray | None,
+    reasons: np.ndarray,
+    repeated: set[tuple[Any, Any]] | None = None,
 ) -> tuple[pd.DatetimeIndex, np.ndarray]:
     values = pd.Series(column.to_pandas())
     reasons[values.isna().to_numpy()] = Reason.MISSING_FIELD.value
@@ -338,13 +354,15 @@ def _typed_timestamps(
     if timezone is None:
         reasons[values.notna().to_numpy()] = Reason.BAD_TIMESTAMP.value
         return pd.DatetimeIndex(pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")), reasons
-    local, local_reasons = _localize(values, timezone, group)
+    local, local_reasons = _localize(values, timezone, group, repeated)
     reasons[pd.notna(local_reasons)] = local_reasons[pd.notna(local_reasons)]
     return pd.DatetimeIndex(local), reasons
 
 
-def _localize(naive: pd.Series, timezone: str, group: np.ndarray | None) -> tuple[pd.Series, np.ndarray]:
-    """Localize naive wall-clock times, resolving DST's repeated hour by order of appearance."""
+def _localize(
+    naive: pd.Series, timezone: str, group: np.ndarray | None, repeated: set[tuple[Any, Any]] | None = None
+) -> tuple[pd.Series, np.ndarray]:
+    """Localize naive wall-clock times, resolving DST's repeated hour by order of appearance (see :func:`to_utc`)."""
     index = pd.DatetimeIndex(naive)
     reasons = np.full(len(index), None, dtype=object)
     probe = index.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
@@ -356,6 +374,10 @@ def _localize(naive: pd.Series, timezone: str, group: np.ndarray | None) -> tupl
     if ambiguous.any():
         keys = pd.DataFrame({"g": group[ambiguous] if group is not None else 0, "t": index[ambiguous]})
         first = (keys.groupby(["g", "t"]).cumcount() == 0).to_numpy()
+        if repeated is not None:
+            pairs = list(zip(keys["g"], keys["t"], strict=True))
+            first &= np.array([pair not in repeated for pair in pairs], dtype=bool)
+            repeated.update(pairs)
         flags = np.zeros(len(index), dtype=bool)
         flags[np.flatnonzero(ambiguous)] = first
         resolved = index.tz_localize(timezone, ambiguous=flags, nonexistent="NaT")

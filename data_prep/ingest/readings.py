@@ -80,11 +80,14 @@ def parse_readings_file(
     writer = BucketWriter(lake, staged_dir(lake, "readings", context.sha256), STAGED_READINGS, n_buckets)
     log = QuarantineLog("readings", context.source_file)
     rows_in = rows_staged = 0
+    repeated: set[tuple[Any, Any]] = set()  # DST's repeated hour, per home, across the file's batches
     try:
         for batch in read_batches(lake.fs, raw_path, block_bytes):
             rows_in += len(batch.malformed)
             _quarantine_malformed(batch, log)
-            staged, row_buckets, n_records = _parse_batch(batch, context, spec, rules, now, n_buckets, log)
+            staged, row_buckets, n_records = _parse_batch(
+                batch, context, spec, rules, now, n_buckets, log, repeated
+            )
             rows_in += n_records
             rows_staged += staged.num_rows
             writer.write(staged, row_buckets)
@@ -113,6 +116,7 @@ def _parse_batch(
     now: datetime,
     n_buckets: int,
     log: QuarantineLog,
+    repeated: set[tuple[Any, Any]],
 ) -> tuple[pa.Table, np.ndarray, int]:
     """The batch's valid rows grouped by bucket, their buckets, and how many records the batch held (a wide row
     holds one per key column)."""
@@ -127,7 +131,7 @@ def _parse_batch(
     if missing:
         _quarantine_all(batch, log, f"required columns absent: {missing}")
         return no_rows
-    reasons, details, parsed = row_checks(table, spec, rules, now)
+    reasons, details, parsed = row_checks(table, spec, rules, now, repeated)
     failed = pd.notna(reasons)
     bad = np.flatnonzero(failed)
     if len(bad):
@@ -175,7 +179,13 @@ class CheckedRows(NamedTuple):
     parsed: dict[str, Any]
 
 
-def row_checks(table: pa.Table, spec: SourceSpec, rules: ReadingRules, now: datetime) -> CheckedRows:
+def row_checks(
+    table: pa.Table,
+    spec: SourceSpec,
+    rules: ReadingRules,
+    now: datetime,
+    repeated: set[tuple[Any, Any]] | None = None,
+) -> CheckedRows:
     """Apply the readings contract's row rules to a batch in canonical column names.
 
     The rules, in the order a row is judged (its first failure is its reason):
@@ -194,6 +204,8 @@ def row_checks(table: pa.Table, spec: SourceSpec, rules: ReadingRules, now: date
         spec: the file's declarations: time zone of naive times, energy unit.
         rules: the reading rules (``max_future_minutes``).
         now: the time the future rule measures from [UTC].
+        repeated: DST's repeated hours met in earlier batches of the same file, per home (updated in place); see
+            :func:`~data_prep.ingest.columns.to_utc`.
 
     Invariants:
         A row's outcome depends on its own values only, except for a naive time that DST repeats, which is resolved
@@ -208,7 +220,14 @@ def row_checks(table: pa.Table, spec: SourceSpec, rules: ReadingRules, now: date
     verdicts.fail(empty, Reason.MISSING_FIELD, "home_id is empty")
     control = np.append(has_control_characters(encoded.dictionary), False)[codes]
     verdicts.fail(control, Reason.MALFORMED_ROW, "home_id holds control characters")
-    ts, ts_reasons, ts_details = to_utc(table[TS], spec.timezone, codes)
+    # The DST rule (naive times in a declared zone only) groups by home id, not by this batch's codes, so that it
+    # carries over to the next batch.
+    group = codes
+    if spec.timezone is not None:
+        group = np.append(encoded.dictionary.to_numpy(zero_copy_only=False), np.array([None], dtype=object))[
+            codes
+        ]
+    ts, ts_reasons, ts_details = to_utc(table[TS], spec.timezone, group, repeated)
     unparsed = np.flatnonzero(np.asarray(ts.isna()))  # to_utc gives a reason only with a NaT
     on_ts = np.zeros(n, dtype=bool)
     for reason in (Reason.MISSING_FIELD, Reason.BAD_TIMESTAMP, Reason.NONEXISTENT_LOCAL_TIME):

@@ -79,6 +79,30 @@ def test_naive_local_time_resolves_dst_in_file_order():
     assert rows["kwh"].tolist() == [1.0, 1.0, 2.0]  # Wh to kWh
 
 
+@pytest.mark.parametrize("block_bytes", [64, 96, 128, 1 << 20])
+def test_dst_repeated_hour_is_resolved_across_blocks(block_bytes):
+    """The two 02:00 of an autumn night, read in different blocks, are still summer time then standard time."""
+    spec = SourceSpec(timezone="Europe/Stockholm")
+    homes = ["h1", "h2", "h3"]
+    lines = [f"{h},2025-10-26 02:00:00,{n}" for n in (1, 2) for h in homes]  # a block ends between the pairs
+    lake = Lake(f"memory://ingest-{uuid.uuid4().hex}")
+    path = lake.path("in", "r.csv")
+    lake.write_bytes(path, ("home_id,ts,kwh\n" + "\n".join(lines) + "\n").encode())
+    context = FileContext("r.csv", uuid.uuid4().hex * 2, 0)
+    parsed = parse_readings_file(
+        lake, path, context, spec, load_rules().readings, 4, NOW, block_bytes=block_bytes
+    )
+    folder = staged_dir(lake, "readings", context.sha256)
+    rows = pd.concat([lake.read_table(p).to_pandas() for p in lake.glob(f"{folder}/*.parquet")])
+    assert parsed.quarantine.num_rows == 0
+    for home, series in rows.sort_values("line").groupby("home_id"):
+        assert series["ts"].tolist() == [
+            pd.Timestamp("2025-10-26T00:00:00Z"),
+            pd.Timestamp("2025-10-26T01:00:00Z"),
+        ], home
+        assert series["kwh"].tolist() == [1.0, 2.0]
+
+
 def test_spec_composes_date_and_hour_and_maps_columns():
     spec = spec_from_text(
         "timezone: UTC\ncolumns: {kwh: energy_kWh}\nconstants: {home_id: hue_1}\n"
