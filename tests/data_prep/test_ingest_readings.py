@@ -19,12 +19,14 @@ from data_prep.quality.rules import load_rules
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _parse(text: str, spec: SourceSpec | None = None, name: str = "r.csv"):
+def _parse(text: str, spec: SourceSpec | None = None, name: str = "r.csv", block_bytes: int = 16 << 20):
     lake = Lake(f"memory://ingest-{uuid.uuid4().hex}")
     path = lake.path("in", name)
     lake.write_bytes(path, text.encode())
     context = FileContext(name, uuid.uuid4().hex * 2, 0)
-    parsed = parse_readings_file(lake, path, context, spec or SourceSpec(), load_rules().readings, 4, NOW)
+    parsed = parse_readings_file(
+        lake, path, context, spec or SourceSpec(), load_rules().readings, 4, NOW, block_bytes=block_bytes
+    )
     folder = staged_dir(lake, "readings", context.sha256)
     staged = [lake.read_table(p).to_pandas() for p in lake.glob(f"{folder}/*.parquet")]
     rows = pd.concat(staged, ignore_index=True) if staged else pd.DataFrame()
@@ -85,15 +87,7 @@ def test_dst_repeated_hour_is_resolved_across_blocks(block_bytes):
     spec = SourceSpec(timezone="Europe/Stockholm")
     homes = ["h1", "h2", "h3"]
     lines = [f"{h},2025-10-26 02:00:00,{n}" for n in (1, 2) for h in homes]  # a block ends between the pairs
-    lake = Lake(f"memory://ingest-{uuid.uuid4().hex}")
-    path = lake.path("in", "r.csv")
-    lake.write_bytes(path, ("home_id,ts,kwh\n" + "\n".join(lines) + "\n").encode())
-    context = FileContext("r.csv", uuid.uuid4().hex * 2, 0)
-    parsed = parse_readings_file(
-        lake, path, context, spec, load_rules().readings, 4, NOW, block_bytes=block_bytes
-    )
-    folder = staged_dir(lake, "readings", context.sha256)
-    rows = pd.concat([lake.read_table(p).to_pandas() for p in lake.glob(f"{folder}/*.parquet")])
+    parsed, rows = _parse("home_id,ts,kwh\n" + "\n".join(lines) + "\n", spec, block_bytes=block_bytes)
     assert parsed.quarantine.num_rows == 0
     for home, series in rows.sort_values("line").groupby("home_id"):
         assert series["ts"].tolist() == [
