@@ -111,10 +111,9 @@ def run_prep(
     inputs = _discover(lake, manifest, input_uri, spec, sources, include_api)
     result = PrepResult(lake.uri, files_seen=len(inputs), homes_purged=list(lifecycle.purged))
     result.homes_excluded = sorted(lifecycle.exclusions.excluded)
-    new_rows = _ingest(lake, raw, manifest, inputs, settings, rules, now, progress, result)
+    new_rows, small = _ingest(lake, raw, manifest, inputs, settings, rules, now, progress, result)
     pending = manifest[~manifest["committed"]]
     changed = {Source(s) for s in pending["source"].unique()}
-    small = prep_stages.rebuild_small_sources(lake, manifest, changed, rules)
     buckets = prep_stages.pending_buckets(lake, pending[pending["source"] == Source.READINGS.value])
     buckets |= lifecycle.buckets_to_rebuild(n_buckets)
     if changed - {Source.READINGS}:
@@ -164,8 +163,12 @@ def _ingest(
     now: datetime,
     progress: Progress,
     result: PrepResult,
-) -> int:
-    """Register every input, stage the new ones (in parallel), and record them; returns the rows staged.
+) -> tuple[int, dict[Source, pd.DataFrame]]:
+    """Register every input, stage the new ones, and record them; returns the rows staged and the small tables.
+
+    Reading files are staged by the worker processes. Meanwhile a thread of this process stages the files of the
+    small sources (profiles, bills, weather, prices) and rebuilds their processed tables
+    (:func:`~data_prep.prep_stages.rebuild_small_sources`), which the buckets need next.
 
     Invariants:
         The manifest is written only once the new files are staged: after a crash, their hashes are unknown and a
@@ -190,16 +193,25 @@ def _ingest(
     progress("copy", len(inputs), len(inputs))
     result.files_new = len(jobs)
     state = {"lake": lake, "settings": settings, "rules": rules, "now": now}
+    changed = {Source(s) for s in manifest.loc[~manifest["committed"], "source"].unique()}
+    readings = [j for j in jobs if j.source is Source.READINGS]
+    others = [j for j in jobs if j.source is not Source.READINGS]
     progress("parse", 0, len(jobs))
-    outcomes = map_in_workers(
-        _stage,
-        jobs,
-        prep_workers(lake, settings),
-        state,
-        on_done=lambda done, total: progress("parse", done, total),
-    )
+    with ThreadPoolExecutor(max_workers=1) as side:
+        small_work = side.submit(_small_sources, lake, manifest.copy(), others, changed, rules)
+        staged = map_in_workers(
+            _stage,
+            readings,
+            prep_workers(lake, settings),
+            state,
+            on_done=lambda done, total: progress("parse", done, len(jobs)),
+        )
+        staged_others, small = small_work.result()
+    progress("parse", len(jobs), len(jobs))
+    outcomes = dict(zip([j.sha256 for j in readings + others], staged + staged_others, strict=True))
     staged_total = 0
-    for job, (rows_in, rows_staged, quarantine) in zip(jobs, outcomes, strict=True):
+    for job in jobs:
+        rows_in, rows_staged, quarantine = outcomes[job.sha256]
         lake.write_table(quarantine_path(lake, job.source.value, job.sha256), quarantine)
         result.messages.extend(_quarantine_messages(job.logical_name, quarantine))
         row = manifest.index[manifest["sha256"] == job.sha256][0]
@@ -207,7 +219,21 @@ def _ingest(
         staged_total += rows_staged
     if jobs:
         raw.write_manifest(manifest)
-    return staged_total
+    return staged_total, small
+
+
+def _small_sources(
+    lake: Lake, manifest: pd.DataFrame, jobs: list[StageJob], changed: set[Source], rules: RuleSet
+) -> tuple[list[tuple[int, int, pa.Table]], dict[Source, pd.DataFrame]]:
+    """Stage the small sources' new files, then rebuild the processed table of each changed small source."""
+    from data_prep import prep_stages
+    from data_prep.small_sources import parse_small_file
+
+    staged = [
+        parse_small_file(lake, j.raw_path, j.source, j.logical_name, j.sha256, j.ingest_seq, j.spec, rules)
+        for j in jobs
+    ]
+    return staged, prep_stages.rebuild_small_sources(lake, manifest, changed, rules)
 
 
 def _copy_in(raw: RawZone, inputs: list[InputFile | LakeInput], now: datetime) -> Iterator[CopiedFile | None]:
@@ -235,26 +261,20 @@ class StageJob:
 
 
 def _stage(job: StageJob) -> tuple[int, int, pa.Table]:
-    """Stage one raw file (in a worker); returns (rows_in, rows_staged, quarantine)."""
-    from data_prep.small_sources import parse_small_file
-
+    """Stage one raw readings file (in a worker); returns (rows_in, rows_staged, quarantine)."""
     s = worker_state()
     lake, settings, rules = s["lake"], s["settings"], s["rules"]
-    if job.source is Source.READINGS:
-        parsed = parse_readings_file(
-            lake,
-            job.raw_path,
-            FileContext(job.logical_name, job.sha256, job.ingest_seq),
-            job.spec,
-            rules.readings,
-            settings.prep.n_buckets,
-            s["now"],
-            settings.prep.csv_block_bytes,
-        )
-        return parsed.rows_in, parsed.rows_staged, parsed.quarantine
-    return parse_small_file(
-        lake, job.raw_path, job.source, job.logical_name, job.sha256, job.ingest_seq, job.spec, rules
+    parsed = parse_readings_file(
+        lake,
+        job.raw_path,
+        FileContext(job.logical_name, job.sha256, job.ingest_seq),
+        job.spec,
+        rules.readings,
+        settings.prep.n_buckets,
+        s["now"],
+        settings.prep.csv_block_bytes,
     )
+    return parsed.rows_in, parsed.rows_staged, parsed.quarantine
 
 
 def _quarantine_messages(logical_name: str, quarantine: pa.Table, limit: int = 3) -> list[str]:
