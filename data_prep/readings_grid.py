@@ -19,7 +19,7 @@ import pandas as pd
 
 from contracts.schemas import EXPORT_KWH, HOME_ID, INTERVAL_MIN, KWH, PV_KWH, TS, Reason
 from data_prep.quality.rules import ReadingRules
-from data_prep.sorted_runs import combined_key, run_codes, stable_order
+from data_prep.sorted_runs import combined_key, repeat_is_same, repeats, run_codes, stable_order
 
 VALUE_COLUMNS = (KWH, PV_KWH, EXPORT_KWH)
 _MIN = np.int64(60_000_000)  # microseconds per minute
@@ -70,21 +70,13 @@ class SortedRows:
         order = stable_order(home, stamps, frame["ingest_seq"].to_numpy(), frame["line"].to_numpy())
         home = home[order]
         minutes = ts_minutes(frame[TS])[order]
-        is_repeat = np.zeros(len(order), dtype=bool)
-        is_repeat[1:] = (home[1:] == home[:-1]) & (minutes[1:] == minutes[:-1])
-        return cls(order, home, home_ids, minutes, is_repeat)
+        return cls(order, home, home_ids, minutes, repeats(home, minutes))
 
     def repeat_reasons(self, frame: pd.DataFrame) -> np.ndarray:
         """Per repeat (in sorted order), ``duplicate`` when its values equal the kept row's, else
         ``conflicting_duplicate``."""
-        first_of_group = np.maximum.accumulate(np.where(~self.is_repeat, np.arange(len(self.order)), 0))
-        repeat = np.flatnonzero(self.is_repeat)
-        rows, kept_rows = self.order[repeat], self.order[first_of_group[repeat]]
-        same = np.ones(len(repeat), dtype=bool)
-        for column in VALUE_COLUMNS:
-            values = frame[column].to_numpy()
-            value, kept = values[rows], values[kept_rows]
-            same &= (value == kept) | (np.isnan(value) & np.isnan(kept))
+        columns = [frame[c].to_numpy() for c in VALUE_COLUMNS]
+        same = repeat_is_same(self.is_repeat, columns, self.order)
         return np.where(same, Reason.DUPLICATE.value, Reason.CONFLICTING_DUPLICATE.value)
 
     def repeats(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -69,3 +69,32 @@ def stable_order(*keys: np.ndarray) -> np.ndarray:
     if len(merged) == 1:
         return np.argsort(merged[0], kind="stable")
     return np.lexsort(merged[::-1])
+
+
+def repeats(*keys: np.ndarray) -> np.ndarray:
+    """Per row of ``keys`` sorted together, whether the row before it has the same value in every key."""
+    is_repeat = np.zeros(len(keys[0]), dtype=bool)
+    is_repeat[1:] = True
+    for key in keys:
+        is_repeat[1:] &= key[1:] == key[:-1]
+    return is_repeat
+
+
+def repeat_is_same(
+    is_repeat: np.ndarray, columns: list[np.ndarray], order: np.ndarray | None = None
+) -> np.ndarray:
+    """Per repeat (:func:`repeats`), whether each of its values equals the one of its run's first row.
+
+    Args:
+        is_repeat: per sorted row, whether it repeats the keys of the row before.
+        columns: the values compared, one array per column; a missing value equals a missing value.
+        order: the sorted rows' positions in ``columns``, when the columns are not in sorted order.
+    """
+    first = np.maximum.accumulate(np.where(is_repeat, 0, np.arange(len(is_repeat))))
+    repeat = np.flatnonzero(is_repeat)
+    rows, kept_rows = (repeat, first[repeat]) if order is None else (order[repeat], order[first[repeat]])
+    same = np.ones(len(repeat), dtype=bool)
+    for values in columns:
+        value, kept = values[rows], values[kept_rows]
+        same &= (value == kept) | (pd.isna(value) & pd.isna(kept))
+    return same

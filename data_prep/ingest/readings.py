@@ -220,14 +220,9 @@ def row_checks(
     verdicts.fail(empty, Reason.MISSING_FIELD, "home_id is empty")
     control = np.append(has_control_characters(encoded.dictionary), False)[codes]
     verdicts.fail(control, Reason.MALFORMED_ROW, "home_id holds control characters")
-    # The DST rule (naive times in a declared zone only) groups by home id, not by this batch's codes, so that it
-    # carries over to the next batch.
-    group = codes
-    if spec.timezone is not None:
-        group = np.append(encoded.dictionary.to_numpy(zero_copy_only=False), np.array([None], dtype=object))[
-            codes
-        ]
-    ts, ts_reasons, ts_details = to_utc(table[TS], spec.timezone, group, repeated)
+    # The DST rule groups by home id, not by this batch's codes, so that it carries over to the next batch.
+    home_ids = np.append(encoded.dictionary.to_numpy(zero_copy_only=False), np.array([None], dtype=object))
+    ts, ts_reasons, ts_details = to_utc(table[TS], spec.timezone, home_ids[codes], repeated)
     unparsed = np.flatnonzero(np.asarray(ts.isna()))  # to_utc gives a reason only with a NaT
     on_ts = np.zeros(n, dtype=bool)
     for reason in (Reason.MISSING_FIELD, Reason.BAD_TIMESTAMP, Reason.NONEXISTENT_LOCAL_TIME):

@@ -38,7 +38,7 @@ from data_prep.ingest.columns import (
 from data_prep.ingest.source_spec import SourceSpec
 from data_prep.ingest.staging import QuarantineLog, row_records
 from data_prep.ingest.table_reader import RowBatch
-from data_prep.sorted_runs import stable_order
+from data_prep.sorted_runs import repeat_is_same, repeats, stable_order
 
 Kind = Literal["text", "ts", "date", "number"]
 
@@ -201,20 +201,10 @@ def resolve_duplicates(
     order = stable_order(*codes, frame["ingest_seq"].to_numpy(), frame["line"].to_numpy())
     frame = frame.take(order) if (order[1:] < order[:-1]).any() else frame.copy(deep=False)
     frame.index = pd.RangeIndex(len(frame))
-    repeat = np.zeros(len(frame), dtype=bool)
-    repeat[1:] = True
-    for code in codes:
-        repeat[1:] &= code[order][1:] == code[order][:-1]
+    repeat = repeats(*(code[order] for code in codes))
     if not repeat.any():
         return frame, frame.iloc[:0].assign(reason=pd.Series(dtype=object))
-    first_of_key = np.maximum.accumulate(np.where(repeat, 0, np.arange(len(frame))))
-    values = frame[value_columns].to_numpy()
-    kept_values = values[first_of_key[repeat]]
-    repeat_values = values[repeat]
-    same = np.all(
-        (repeat_values == kept_values) | (pd.isna(repeat_values) & pd.isna(kept_values)),
-        axis=1,
-    )
+    same = repeat_is_same(repeat, [frame[c].to_numpy() for c in value_columns])
     dropped = frame[repeat].assign(
         reason=np.where(same, Reason.DUPLICATE.value, Reason.CONFLICTING_DUPLICATE.value)
     )

@@ -24,6 +24,10 @@ TruthOption = Annotated[
     str | None, typer.Option(help="The sample data's _truth folder, to score the quality framework.")
 ]
 AzureOption = Annotated[bool, typer.Option("--azure", help="Target Azure ML (the only cloud target).")]
+CloudConfigOption = Annotated[
+    Path | None,
+    typer.Option(help="The eliq config of the cloud steps (default: pipeline.azure.config_file)."),
+]
 
 
 def _settings(ctx: typer.Context) -> Any:
@@ -208,10 +212,7 @@ def compile_(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Folder for the YAML files.")],
     azure: AzureOption = False,
-    cloud_config: Annotated[
-        Path | None,
-        typer.Option(help="The eliq config of the cloud steps (default: pipeline.azure.config_file)."),
-    ] = None,
+    cloud_config: CloudConfigOption = None,
 ) -> None:
     """Compile the workflow for Azure ML: pipeline job, components, environment, daily schedule (offline)."""
     from pipelines.cli.progress import console
@@ -239,10 +240,7 @@ def submit(
     azure: AzureOption = False,
     schedule: Annotated[bool, typer.Option(help="Also create or update the daily schedule.")] = False,
     out: Annotated[Path, typer.Option(help="Where the compiled YAML is kept.")] = Path("build/azureml"),
-    cloud_config: Annotated[
-        Path | None,
-        typer.Option(help="The eliq config of the cloud steps (default: pipeline.azure.config_file)."),
-    ] = None,
+    cloud_config: CloudConfigOption = None,
 ) -> None:
     """Compile, then submit the workflow to the Azure ML workspace of pipeline.azure.workspace."""
     from pipelines.cli.progress import console
