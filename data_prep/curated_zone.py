@@ -20,8 +20,19 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from contracts.schemas import HOME_ID, KWH, LAT, LON, PRICE_AREA, PRICE_EUR_MWH, TS, WEATHER_OPTIONAL
-from contracts.storage import Lake, Zone, home_bucket
+from contracts.schemas import (
+    HOME_ID,
+    INTERVAL_MIN,
+    KWH,
+    LAT,
+    LON,
+    PRICE_AREA,
+    PRICE_EUR_MWH,
+    TS,
+    WEATHER_OPTIONAL,
+)
+from contracts.storage import Lake, Zone, home_bucket, home_buckets
+from data_prep.processed_zone import bucket_file
 
 EARTH_RADIUS_KM = 6371.0
 WEATHER_VALUES = ("temp_c", "ghi_w_m2", *WEATHER_OPTIONAL)
@@ -265,3 +276,46 @@ def read_home_hourly(lake: Lake, home_id: str, n_buckets: int) -> pd.DataFrame:
         return pd.DataFrame()
     table = lake.read_table(folder, filters=[(HOME_ID, "=", home_id)])
     return table.to_pandas()
+
+
+def write_curated_bucket(
+    lake: Lake,
+    bucket: int,
+    grid: pd.DataFrame,
+    hourly: pd.DataFrame,
+    homes: pd.DataFrame,
+    zones: pd.Series,
+    bills: pd.DataFrame,
+    lookups: tuple[HourlyLookup | None, HourlyLookup | None],
+    n_buckets: int,
+    excluded: list[str],
+) -> None:
+    """Write one bucket's curated hourly, daily and monthly consumption and its bill check."""
+    enriched = enrich_hourly(hourly, homes, *lookups)
+    write_hourly_partitions(lake, bucket, enriched)
+    daily = daily_from_hourly(enriched, grid[grid[INTERVAL_MIN] == 1440], zones)
+    if not bills.empty:
+        in_bucket = home_buckets(pa.array(bills[HOME_ID].astype(str)), n_buckets).to_numpy() == bucket
+        bills = bills[in_bucket & ~bills[HOME_ID].isin(excluded).to_numpy()]
+    lake.write_table(
+        bucket_file(lake, "consumption_daily", bucket, Zone.CURATED),
+        pa.Table.from_pandas(daily, preserve_index=False),
+    )
+    monthly = monthly_totals(daily, bills)
+    lake.write_table(
+        bucket_file(lake, "consumption_monthly", bucket, Zone.CURATED),
+        pa.Table.from_pandas(monthly, preserve_index=False),
+    )
+    checks = bill_check(daily, bills)
+    lake.write_table(
+        bucket_file(lake, "bill_check", bucket, Zone.QUALITY),
+        pa.Table.from_pandas(checks, preserve_index=False),
+    )
+
+
+def curated_files(lake: Lake, bucket: int) -> list[str]:
+    return [
+        lake.path(Zone.CURATED, "consumption_hourly", f"bucket={bucket:03d}"),
+        bucket_file(lake, "consumption_daily", bucket, Zone.CURATED),
+        bucket_file(lake, "consumption_monthly", bucket, Zone.CURATED),
+    ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import posixpath
 from typing import Any
 
 import numpy as np
@@ -10,18 +9,12 @@ import pandas as pd
 import pyarrow as pa
 
 from contracts.config import Settings
-from contracts.schemas import HOME_ID, INTERVAL_MIN, LAT, LON, Source
-from contracts.storage import Lake, Zone, home_buckets
+from contracts.schemas import HOME_ID, LAT, LON, Source
+from contracts.storage import Lake, Zone
 from data_prep import curated_zone as curated
-from data_prep.ingest.staging import staged_dir
+from data_prep.ingest.staging import read_staged_bucket, staged_buckets
 from data_prep.parallel import map_in_workers, worker_state
-from data_prep.processed_zone import (
-    ReadingsBucketBuilder,
-    bucket_file,
-    hourly_rollup,
-    quarantine_table,
-    to_processed_table,
-)
+from data_prep.processed_zone import ReadingsBucketBuilder, bucket_file, hourly_rollup, write_processed_bucket
 from data_prep.quality.rules import RuleSet
 from data_prep.small_sources import build_small_table
 
@@ -54,28 +47,11 @@ def rebuild_small_sources(
 
 def pending_buckets(lake: Lake, pending: pd.DataFrame) -> set[int]:
     """The buckets that uncommitted reading files (new or superseded) touched."""
-    buckets: set[int] = set()
-    for sha in pending["sha256"]:
-        folder = staged_dir(lake, Source.READINGS.value, sha)
-        for path in lake.glob(f"{folder}/bucket=*.parquet"):
-            buckets.add(int(posixpath.basename(path).split("=")[1].split(".")[0]))
-    return buckets
+    return staged_buckets(lake, Source.READINGS.value, pending["sha256"])
 
 
 def all_buckets(lake: Lake) -> set[int]:
-    paths = lake.glob(lake.path(Zone.PROCESSED, "_parsed", Source.READINGS.value, "*", "bucket=*.parquet"))
-    return {int(posixpath.basename(p).split("=")[1].split(".")[0]) for p in paths}
-
-
-def _staged_bucket(lake: Lake, manifest: pd.DataFrame, bucket: int) -> pd.DataFrame:
-    parts = []
-    for sha in _active(manifest, Source.READINGS):
-        path = posixpath.join(staged_dir(lake, Source.READINGS.value, sha), f"bucket={bucket:03d}.parquet")
-        if lake.exists(path):
-            parts.append(lake.read_table(path))
-    if not parts:
-        return pd.DataFrame()
-    return pa.concat_tables(parts).to_pandas()
+    return staged_buckets(lake, Source.READINGS.value)
 
 
 def homes_table(small: dict[Source, pd.DataFrame]) -> pd.DataFrame:
@@ -157,20 +133,20 @@ def _bucket_state(
 def _rebuild_bucket(bucket: int) -> None:
     s = worker_state()
     lake = s["lake"]
-    staged = _staged_bucket(lake, s["manifest"], bucket)
+    staged = read_staged_bucket(lake, Source.READINGS.value, _active(s["manifest"], Source.READINGS), bucket)
     built = s["builder"].build(staged) if not staged.empty else None
     if built is None:
         _clear_bucket(lake, bucket)
         return
     grid, hourly = built.grid, hourly_rollup(built.grid)
-    _write_processed(lake, bucket, built, hourly)
+    write_processed_bucket(lake, bucket, built, hourly)
     excluded = grid[HOME_ID].isin(s["excluded"]).to_numpy() if s["excluded"] else np.zeros(len(grid), bool)
     if excluded.all():  # every home of the bucket is deleted: no curated rows
-        lake.rm(_curated_files(lake, bucket))
+        lake.rm(curated.curated_files(lake, bucket))
         return
     if excluded.any():  # filtering copies every column: only when a home is left out
         grid, hourly = grid[~excluded], hourly[~hourly[HOME_ID].isin(s["excluded"])]
-    _write_curated(
+    curated.write_curated_bucket(
         lake,
         bucket,
         grid,
@@ -197,95 +173,6 @@ def _lookups(
     return weather_lookup, price_lookup
 
 
-def _write_processed(lake: Lake, bucket: int, built: Any, hourly: pd.DataFrame) -> None:
-    grid = built.grid
-    lake.write_table(bucket_file(lake, "readings", bucket), to_processed_table(grid))
-    lake.write_table(
-        bucket_file(lake, "readings_hourly", bucket),
-        pa.Table.from_pandas(hourly, preserve_index=False),
-    )
-    lake.write_table(
-        bucket_file(lake, "readings_series", bucket, Zone.QUARANTINE), quarantine_table(built.quarantine)
-    )
-    lake.write_table(
-        bucket_file(lake, "readings/_counts", bucket),
-        pa.Table.from_pandas(built.counts, preserve_index=False),
-    )
-    intervals = grid.groupby(HOME_ID, as_index=False)[INTERVAL_MIN].first()
-    lake.write_table(
-        bucket_file(lake, "readings/_intervals", bucket),
-        pa.Table.from_pandas(intervals, preserve_index=False),
-    )
-    for name, frame in (
-        ("imputation_scores", built.imputation_scores),
-        ("imputation_selection", built.imputation_selection),
-    ):
-        if frame is not None:
-            lake.write_table(
-                bucket_file(lake, name, bucket, Zone.QUALITY),
-                pa.Table.from_pandas(frame, preserve_index=False),
-            )
-    from data_prep.quality.metrics import home_quality_metrics
-
-    metrics = home_quality_metrics(grid)
-    lake.write_table(
-        bucket_file(lake, "home_metrics", bucket, Zone.QUALITY),
-        pa.Table.from_pandas(metrics, preserve_index=False),
-    )
-    if bucket == 0 or not lake.exists(lake.path(Zone.QUALITY, "sample_series.parquet")):
-        sample = _sample_series(grid)
-        lake.write_table(
-            lake.path(Zone.QUALITY, "sample_series.parquet"),
-            pa.Table.from_pandas(sample, preserve_index=False),
-        )
-
-
-def _sample_series(grid: pd.DataFrame, n_homes: int = 2, days: int = 14) -> pd.DataFrame:
-    """Two weeks of the homes with the most flagged rows: the part of the data worth looking at."""
-    flagged = grid[grid["quality_flag"] != "ok"].groupby(HOME_ID).size().sort_values(ascending=False)
-    chosen = list(flagged.index[:n_homes]) or list(grid[HOME_ID].unique()[:n_homes])
-    rows = grid[grid[HOME_ID].isin(chosen)]
-    flagged_ts = rows.loc[rows["quality_flag"] != "ok", "ts"]
-    centre = pd.Timestamp((flagged_ts if len(flagged_ts) else rows["ts"]).median())
-    half = pd.Timedelta(days=days / 2)
-    window = (rows["ts"] >= centre - half) & (rows["ts"] < centre + half)
-    return rows[window].reset_index(drop=True)
-
-
-def _write_curated(
-    lake: Lake,
-    bucket: int,
-    grid: pd.DataFrame,
-    hourly: pd.DataFrame,
-    homes: pd.DataFrame,
-    zones: pd.Series,
-    bills: pd.DataFrame,
-    lookups: tuple[curated.HourlyLookup | None, curated.HourlyLookup | None],
-    n_buckets: int,
-    excluded: list[str],
-) -> None:
-    enriched = curated.enrich_hourly(hourly, homes, *lookups)
-    curated.write_hourly_partitions(lake, bucket, enriched)
-    daily = curated.daily_from_hourly(enriched, grid[grid[INTERVAL_MIN] == 1440], zones)
-    if not bills.empty:
-        in_bucket = home_buckets(pa.array(bills[HOME_ID].astype(str)), n_buckets).to_numpy() == bucket
-        bills = bills[in_bucket & ~bills[HOME_ID].isin(excluded).to_numpy()]
-    lake.write_table(
-        bucket_file(lake, "consumption_daily", bucket, Zone.CURATED),
-        pa.Table.from_pandas(daily, preserve_index=False),
-    )
-    monthly = curated.monthly_totals(daily, bills)
-    lake.write_table(
-        bucket_file(lake, "consumption_monthly", bucket, Zone.CURATED),
-        pa.Table.from_pandas(monthly, preserve_index=False),
-    )
-    checks = curated.bill_check(daily, bills)
-    lake.write_table(
-        bucket_file(lake, "bill_check", bucket, Zone.QUALITY),
-        pa.Table.from_pandas(checks, preserve_index=False),
-    )
-
-
 def _write_homes(lake: Lake, homes: pd.DataFrame) -> None:
     intervals = [
         lake.read_table(p).to_pandas()
@@ -306,17 +193,9 @@ def _clear_bucket(lake: Lake, bucket: int) -> None:
             bucket_file(lake, "readings_hourly", bucket),
             bucket_file(lake, "readings/_counts", bucket),
             bucket_file(lake, "readings/_intervals", bucket),
-            *_curated_files(lake, bucket),
+            *curated.curated_files(lake, bucket),
         ]
     )
-
-
-def _curated_files(lake: Lake, bucket: int) -> list[str]:
-    return [
-        lake.path(Zone.CURATED, "consumption_hourly", f"bucket={bucket:03d}"),
-        bucket_file(lake, "consumption_daily", bucket, Zone.CURATED),
-        bucket_file(lake, "consumption_monthly", bucket, Zone.CURATED),
-    ]
 
 
 def settle_counts(lake: Lake, manifest: pd.DataFrame, purged: pd.DataFrame | None = None) -> None:

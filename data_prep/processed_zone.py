@@ -322,3 +322,59 @@ _HOURLY_COLUMNS = [HOME_ID, TS, KWH, PV_KWH, EXPORT_KWH, INTERVAL_MIN, "quality_
 _FLAG_ORDER = (QualityFlag.OK, QualityFlag.IMPUTED, QualityFlag.ANOMALY, QualityFlag.MISSING)
 _FLAG_VALUES = np.array([f.value for f in _FLAG_ORDER], dtype=object)
 _FLAG_CODE = {f: i for i, f in enumerate(_FLAG_ORDER)}
+
+
+def write_processed_bucket(lake: Lake, bucket: int, built: BucketResult, hourly: pd.DataFrame) -> None:
+    """Write one bucket's processed readings, hourly rollup, series quarantine, row counts and quality tables."""
+    grid = built.grid
+    lake.write_table(bucket_file(lake, "readings", bucket), to_processed_table(grid))
+    lake.write_table(
+        bucket_file(lake, "readings_hourly", bucket),
+        pa.Table.from_pandas(hourly, preserve_index=False),
+    )
+    lake.write_table(
+        bucket_file(lake, "readings_series", bucket, Zone.QUARANTINE), quarantine_table(built.quarantine)
+    )
+    lake.write_table(
+        bucket_file(lake, "readings/_counts", bucket),
+        pa.Table.from_pandas(built.counts, preserve_index=False),
+    )
+    intervals = grid.groupby(HOME_ID, as_index=False)[INTERVAL_MIN].first()
+    lake.write_table(
+        bucket_file(lake, "readings/_intervals", bucket),
+        pa.Table.from_pandas(intervals, preserve_index=False),
+    )
+    for name, frame in (
+        ("imputation_scores", built.imputation_scores),
+        ("imputation_selection", built.imputation_selection),
+    ):
+        if frame is not None:
+            lake.write_table(
+                bucket_file(lake, name, bucket, Zone.QUALITY),
+                pa.Table.from_pandas(frame, preserve_index=False),
+            )
+    from data_prep.quality.metrics import home_quality_metrics
+
+    metrics = home_quality_metrics(grid)
+    lake.write_table(
+        bucket_file(lake, "home_metrics", bucket, Zone.QUALITY),
+        pa.Table.from_pandas(metrics, preserve_index=False),
+    )
+    if bucket == 0 or not lake.exists(lake.path(Zone.QUALITY, "sample_series.parquet")):
+        sample = _sample_series(grid)
+        lake.write_table(
+            lake.path(Zone.QUALITY, "sample_series.parquet"),
+            pa.Table.from_pandas(sample, preserve_index=False),
+        )
+
+
+def _sample_series(grid: pd.DataFrame, n_homes: int = 2, days: int = 14) -> pd.DataFrame:
+    """Two weeks of the homes with the most flagged rows: the part of the data worth looking at."""
+    flagged = grid[grid["quality_flag"] != "ok"].groupby(HOME_ID).size().sort_values(ascending=False)
+    chosen = list(flagged.index[:n_homes]) or list(grid[HOME_ID].unique()[:n_homes])
+    rows = grid[grid[HOME_ID].isin(chosen)]
+    flagged_ts = rows.loc[rows["quality_flag"] != "ok", "ts"]
+    centre = pd.Timestamp((flagged_ts if len(flagged_ts) else rows["ts"]).median())
+    half = pd.Timedelta(days=days / 2)
+    window = (rows["ts"] >= centre - half) & (rows["ts"] < centre + half)
+    return rows[window].reset_index(drop=True)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import posixpath
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -22,6 +24,29 @@ from contracts.storage import Lake, Zone, home_buckets
 
 def staged_dir(lake: Lake, source: str, sha: str) -> str:
     return lake.path(Zone.PROCESSED, "_parsed", source, sha[:16])
+
+
+def staged_buckets(lake: Lake, source: str, shas: Iterable[str] | None = None) -> set[int]:
+    """The buckets the staged parts of the files ``shas`` (of every staged file when ``None``) hold rows of."""
+    if shas is None:
+        paths = lake.glob(
+            posixpath.join(lake.path(Zone.PROCESSED, "_parsed", source), "*", "bucket=*.parquet")
+        )
+    else:
+        paths = [p for sha in shas for p in lake.glob(f"{staged_dir(lake, source, sha)}/bucket=*.parquet")]
+    return {int(posixpath.basename(p).split("=")[1].split(".")[0]) for p in paths}
+
+
+def read_staged_bucket(lake: Lake, source: str, shas: Iterable[str], bucket: int) -> pd.DataFrame:
+    """The staged rows of ``bucket`` from the files ``shas``, in that order; an empty frame when none has any."""
+    parts = []
+    for sha in shas:
+        path = posixpath.join(staged_dir(lake, source, sha), f"bucket={bucket:03d}.parquet")
+        if lake.exists(path):
+            parts.append(lake.read_table(path))
+    if not parts:
+        return pd.DataFrame()
+    return pa.concat_tables(parts).to_pandas()
 
 
 def quarantine_path(lake: Lake, source: str, sha: str) -> str:

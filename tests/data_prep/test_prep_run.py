@@ -74,10 +74,10 @@ def test_rerun_after_a_crash_completes(small_demo, tmp_path, monkeypatch):
     settings = settings_for(str(tmp_path / "lake"))
     reference = settings_for(str(tmp_path / "reference"))
     run_prep(str(small_demo), reference)
-    from data_prep import prep_stages
+    from data_prep import curated_zone
 
     calls = {"n": 0}
-    original = prep_stages._write_curated
+    original = curated_zone.write_curated_bucket
 
     def crash_on_third_bucket(*args, **kwargs):
         calls["n"] += 1
@@ -85,11 +85,11 @@ def test_rerun_after_a_crash_completes(small_demo, tmp_path, monkeypatch):
             raise RuntimeError("simulated crash")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(prep_stages, "_write_curated", crash_on_third_bucket)
+    monkeypatch.setattr(curated_zone, "write_curated_bucket", crash_on_third_bucket)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_prep(str(small_demo), settings)
     assert not _manifest(settings)["committed"].all()  # the interrupted work is still pending
-    monkeypatch.setattr(prep_stages, "_write_curated", original)
+    monkeypatch.setattr(curated_zone, "write_curated_bucket", original)
     run_prep(str(small_demo), settings)
     key = ["home_id", "ts"]
     got = _processed_rows(settings).sort_values(key, ignore_index=True)
