@@ -44,7 +44,7 @@ from data_prep.readings_grid import (
     grid_layout,
     home_intervals,
 )
-from data_prep.sorted_runs import run_codes, run_starts, stable_order
+from data_prep.sorted_runs import group_sums, run_codes, run_starts, stable_order
 
 
 def bucket_file(lake: Lake, dataset: str, bucket: int, zone: Zone = Zone.PROCESSED) -> str:
@@ -276,7 +276,7 @@ def _roll_up_to_hours(grid: pd.DataFrame, rows: np.ndarray, filled: np.ndarray) 
     size = np.diff(np.append(first, len(rows)))
     out: dict[str, Any] = {HOME_ID: home_ids[home[first]], TS: hour.take(first)}
     for column in (KWH, PV_KWH, EXPORT_KWH):
-        out[column], count = _group_sums(grid[column].to_numpy()[rows], first, size)
+        out[column], count = group_sums(grid[column].to_numpy()[rows], first, size)
         if column == KWH:
             kwh_count = count
     interval = grid[INTERVAL_MIN].to_numpy()[rows][first]
@@ -292,29 +292,6 @@ def _roll_up_to_hours(grid: pd.DataFrame, rows: np.ndarray, filled: np.ndarray) 
     out["quality_flag"] = _FLAG_VALUES[worst]
     out["share_imputed"] = np.add.reduceat(filled.astype(float), first) / expected
     return pd.DataFrame(out, columns=_HOURLY_COLUMNS, copy=False)
-
-
-def _group_sums(values: np.ndarray, first: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The sum and the count of the non-NaN values of each group of consecutive rows; NaN for a group without.
-
-    The sum is compensated (Kahan) and taken in row order, as pandas' grouped sum, so results agree to the last
-    bit. Groups are short (the slots of an hour), so the loop runs over positions within a group.
-    """
-    total = np.zeros(len(first))
-    compensation = np.zeros(len(first))
-    count = np.zeros(len(first), dtype=np.int64)
-    for k in range(int(size.max()) if len(size) else 0):
-        group = np.flatnonzero(size > k)
-        value = values[first[group] + k]
-        present = ~np.isnan(value)
-        group, value = group[present], value[present]
-        y = value - compensation[group]
-        t = total[group] + y
-        error = t - total[group] - y
-        compensation[group] = np.where(np.isfinite(error), error, 0.0)
-        total[group] = t
-        count[group] += 1
-    return np.where(count > 0, total, np.nan), count
 
 
 _HOURLY_COLUMNS = [HOME_ID, TS, KWH, PV_KWH, EXPORT_KWH, INTERVAL_MIN, "quality_flag", "share_imputed"]

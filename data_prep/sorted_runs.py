@@ -98,3 +98,26 @@ def repeat_is_same(
         value, kept = values[rows], values[kept_rows]
         same &= (value == kept) | (pd.isna(value) & pd.isna(kept))
     return same
+
+
+def group_sums(values: np.ndarray, first: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sum and the count of the non-NaN values of each group of consecutive rows; NaN for a group without.
+
+    The sum is compensated (Kahan) and taken in row order, as pandas' grouped sum, so results agree to the last
+    bit. Groups are short (the slots of an hour), so the loop runs over positions within a group.
+    """
+    total = np.zeros(len(first))
+    compensation = np.zeros(len(first))
+    count = np.zeros(len(first), dtype=np.int64)
+    for k in range(int(size.max()) if len(size) else 0):
+        group = np.flatnonzero(size > k)
+        value = values[first[group] + k]
+        present = ~np.isnan(value)
+        group, value = group[present], value[present]
+        y = value - compensation[group]
+        t = total[group] + y
+        error = t - total[group] - y
+        compensation[group] = np.where(np.isfinite(error), error, 0.0)
+        total[group] = t
+        count[group] += 1
+    return np.where(count > 0, total, np.nan), count
