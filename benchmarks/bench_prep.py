@@ -6,7 +6,8 @@ subprocess so that its peak memory (resident, with its workers) is its own. Prin
 
 Measured in the same run:
     - **baseline**: pyarrow ``read_csv`` + ``write_table`` of the same reading files to Parquet (no validation);
-    - **prep**: ``run_prep`` end to end with the default configuration (no fault-log scoring).
+    - **prep**: ``run_prep`` end to end with the default configuration (no fault-log scoring), with the wall time of
+      each stage it reports progress for (copy, parse, buckets, report), each measured from the end of the one before.
 
 Targets (issue 2): prep under 60 s on 2 cores, under 4 GiB peak memory, at most 4× the baseline.
 ``--scaling`` also runs 10,000 homes over fewer days with ten times the buckets, to show that peak memory follows
@@ -39,13 +40,18 @@ print(time.perf_counter() - t)
 """
 
 _PREP = """
-import sys, time
+import json, sys, time
 from contracts.config import load_settings
 from data_prep.run import run_prep
 settings = load_settings(storage={'root': sys.argv[2]}, prep={'n_buckets': int(sys.argv[3]), 'workers': int(sys.argv[4])})
+last = {}  # stage -> when it last reported progress
+def progress(stage, done, total):
+    last[stage] = time.perf_counter()
 t = time.perf_counter()
-result = run_prep(sys.argv[1], settings)
-print(time.perf_counter() - t, result.rows_in, result.rows_processed, result.rows_quarantined)
+result = run_prep(sys.argv[1], settings, progress=progress)
+ends = sorted(last.items(), key=lambda item: item[1])
+stages = {s: round(end - start, 2) for (s, end), start in zip(ends, [t] + [e for _, e in ends])}
+print(time.perf_counter() - t, result.rows_in, result.rows_processed, result.rows_quarantined, json.dumps(stages))
 """
 
 
@@ -98,7 +104,7 @@ def bench(homes: int, days: int, buckets: int, workdir: Path, workers: int = 2) 
     (baseline_s,), baseline_gib = _measure(_BASELINE, str(data), str(parquet_dir))
     lake = str(workdir / f"lake-{homes}")
     fields, prep_gib = _measure(_PREP, str(data), lake, str(buckets), str(workers))
-    prep_s, rows_in, rows_processed, rows_quarantined = fields
+    prep_s, rows_in, rows_processed, rows_quarantined = fields[:4]
     return {
         "homes": homes,
         "days": days,
@@ -113,6 +119,7 @@ def bench(homes: int, days: int, buckets: int, workdir: Path, workers: int = 2) 
         "prep_s": round(float(prep_s), 2),
         "prep_peak_gib": round(prep_gib, 2),
         "ratio_to_baseline": round(float(prep_s) / float(baseline_s), 1),
+        "stages_s": json.loads(" ".join(fields[4:])),
     }
 
 
@@ -166,7 +173,13 @@ def _print(runs: list[dict[str, Any]]) -> None:
             f"{r['ratio_to_baseline']:.1f}×",
             f"{r['prep_peak_gib']:.2f}",
         )
-    Console(width=140).print(table)
+    console = Console(width=140)
+    console.print(table)
+    for (
+        r
+    ) in runs:  # each stage from the end of the one before; parsing overlaps copying, so "copy" holds both
+        stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in r["stages_s"].items())
+        console.print(f"{r['homes']:,} homes × {r['days']} days, wall time by stage: {stages}")
 
 
 if __name__ == "__main__":

@@ -2,19 +2,15 @@
 
 Layout:
     ``curated/consumption_hourly/bucket=NNN/month=YYYY-MM/part-0.parquet``: hourly kWh per home with the nearest
-        weather point's values and the spot price of the home's price area.
+        weather point's values and the spot price of the home's price area (:mod:`data_prep.curated_hourly`).
     ``curated/consumption_daily/bucket=NNN.parquet`` and ``curated/consumption_monthly/bucket=NNN.parquet``.
     ``curated/homes/homes.parquet``: home attributes, the weather point each home maps to, and its native interval.
 
-A home's bucket is :func:`contracts.storage.home_bucket`; :func:`read_home_hourly` reads one home's files only.
-
-Invariants:
-    Weather and prices join on the same UTC hour as the consumption they describe; nothing from a later hour.
+A home's bucket is :func:`contracts.storage.home_bucket`; :func:`~data_prep.curated_hourly.read_home_hourly` reads one
+home's files only.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,151 +20,69 @@ from contracts.schemas import (
     HOME_ID,
     INTERVAL_MIN,
     KWH,
-    LAT,
-    LON,
-    PRICE_AREA,
-    PRICE_EUR_MWH,
     TS,
-    WEATHER_OPTIONAL,
 )
-from contracts.storage import Lake, Zone, home_bucket, home_buckets
+from contracts.storage import Lake, Zone, home_buckets
+from data_prep.curated_hourly import HourlyLookup, write_hourly_bucket
 from data_prep.processed_zone import bucket_file
+from data_prep.sorted_runs import combined_key, group_sums, run_codes
 
-EARTH_RADIUS_KM = 6371.0
-WEATHER_VALUES = ("temp_c", "ghi_w_m2", *WEATHER_OPTIONAL)
-
-
-def nearest_points(homes: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
-    """The nearest weather point of each home with a position, by great-circle distance.
-
-    Returns:
-        ``home_id``, ``weather_lat``, ``weather_lon``, ``weather_distance_km`` [km]; homes without a position are absent.
-    """
-    located = homes.dropna(subset=[LAT, LON])
-    if located.empty or points.empty:
-        return pd.DataFrame(columns=[HOME_ID, "weather_lat", "weather_lon", "weather_distance_km"])
-    h_lat, h_lon = np.radians(located[LAT].to_numpy())[:, None], np.radians(located[LON].to_numpy())[:, None]
-    p_lat, p_lon = np.radians(points[LAT].to_numpy())[None, :], np.radians(points[LON].to_numpy())[None, :]
-    a = np.sin((p_lat - h_lat) / 2) ** 2 + np.cos(h_lat) * np.cos(p_lat) * np.sin((p_lon - h_lon) / 2) ** 2
-    distance = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
-    best = distance.argmin(axis=1)
-    return pd.DataFrame(
-        {
-            HOME_ID: located[HOME_ID].to_numpy(),
-            "weather_lat": points[LAT].to_numpy()[best],
-            "weather_lon": points[LON].to_numpy()[best],
-            "weather_distance_km": distance[np.arange(len(located)), best],
-        }
-    )
-
-
-class HourlyLookup:
-    """Hourly values by key (a weather point, a price area) and UTC hour, as dense arrays for fast joins.
-
-    Args:
-        frame: one row per key and hour.
-        keys: the key columns.
-        values: the value columns.
-    """
-
-    def __init__(self, frame: pd.DataFrame, keys: list[str], values: list[str]) -> None:
-        index = pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame[keys[0]])
-        self.key_index = index.unique()
-        hours = frame[TS].array.as_unit("s").asi8 // 3600
-        self.first_hour = int(hours.min()) if len(hours) else 0
-        self.n_hours = int(hours.max()) - self.first_hour + 1 if len(hours) else 0
-        row, col = self.key_index.get_indexer(index), hours - self.first_hour
-        self.arrays = {}
-        for value in values:
-            array = np.full((len(self.key_index), self.n_hours), np.nan)
-            array[row, col] = frame[value].to_numpy(dtype=float)
-            self.arrays[value] = array
-
-    def lookup(self, keys: pd.DataFrame | pd.Series, ts: pd.Series) -> dict[str, np.ndarray]:
-        """The values at each (key, hour); NaN where the key or the hour is unknown."""
-        return self.values_at(self.rows_of(keys), ts)
-
-    def rows_of(self, keys: pd.DataFrame | pd.Series) -> np.ndarray:
-        """The row of each key in the lookup's arrays; -1 where the key is unknown."""
-        index = pd.MultiIndex.from_frame(keys) if isinstance(keys, pd.DataFrame) else pd.Index(keys)
-        return np.asarray(self.key_index.get_indexer(index))
-
-    def values_at(self, row: np.ndarray, ts: pd.Series) -> dict[str, np.ndarray]:
-        """The values at each (row from :meth:`rows_of`, hour); NaN where either is unknown."""
-        col = ts.array.as_unit("s").asi8 // 3600 - self.first_hour
-        known = (row >= 0) & (col >= 0) & (col < self.n_hours)
-        cells = row[known] * self.n_hours + col[known]
-        out = {}
-        for name, array in self.arrays.items():
-            values = np.full(len(row), np.nan)
-            values[known] = array.ravel().take(cells)
-            out[name] = values
-        return out
-
-
-def enrich_hourly(
-    hourly: pd.DataFrame, homes: pd.DataFrame, weather: HourlyLookup | None, prices: HourlyLookup | None
-) -> pd.DataFrame:
-    """Hourly consumption with the home's weather point values and price; absent inputs leave nulls.
-
-    The home attributes and lookup keys are resolved once per home, not once per row.
-    """
-    home_of_row, home_ids = pd.factorize(hourly[HOME_ID], use_na_sentinel=False)
-    attributes = homes.set_index(HOME_ID)[["weather_lat", "weather_lon", PRICE_AREA]].reindex(home_ids)
-    out: dict[str, Any] = {column: hourly[column] for column in hourly.columns}
-    for column in ("weather_lat", "weather_lon", PRICE_AREA):
-        out[column] = attributes[column].to_numpy()[home_of_row]
-    if weather is not None:
-        points = attributes[["weather_lat", "weather_lon"]].set_axis([LAT, LON], axis=1)
-        out.update(weather.values_at(weather.rows_of(points)[home_of_row], hourly[TS]))
-    if prices is not None:
-        area_rows = prices.rows_of(attributes[PRICE_AREA])[home_of_row]
-        out[PRICE_EUR_MWH] = prices.values_at(area_rows, hourly[TS])[PRICE_EUR_MWH]
-    for column in (*WEATHER_VALUES, PRICE_EUR_MWH):
-        if column not in out:
-            out[column] = np.full(len(hourly), np.nan)
-    return pd.DataFrame(out, index=hourly.index, copy=False)
+HOUR_NS = 3_600 * 10**9
+DAY_NS = 24 * HOUR_NS
+NAT = np.iinfo(np.int64).min  # NaT as int64
 
 
 def local_dates(ts: pd.Series, home_ids: pd.Series, zones: pd.Series) -> pd.Series:
-    """The local calendar date of each timestamp in its home's time zone (UTC when unknown).
+    """The local calendar date of each timestamp in its home's time zone (UTC when unknown)."""
+    home, ids = run_codes(home_ids)
+    wall = _wall_clock(ts, home, ids, zones)
+    dates = np.where(wall == NAT, NAT, wall - wall % DAY_NS).view("datetime64[ns]")
+    return pd.Series(dates, index=ts.index)
 
-    Each distinct (zone, instant) pair is converted once: a bucket holds a year of hours for a few zones, not a
-    conversion per row.
+
+def _wall_clock(ts: pd.Series, home: np.ndarray, ids: np.ndarray, zones: pd.Series) -> np.ndarray:
+    """The local wall-clock time [ns since 1970-01-01 local] of each instant in its home's zone (UTC when unknown).
+
+    Args:
+        home: per row, the position of its home in ``ids``; -1 for none (UTC).
+    Invariants:
+        Instants on the hour (a bucket's rows) are looked up in a table of each zone's hours, converted once;
+        otherwise each zone converts all its rows at once. NaT stays NaT.
     """
-    home_of_row, unique_homes = pd.factorize(home_ids, use_na_sentinel=False)
-    zone_of_home = zones.reindex(unique_homes).fillna("UTC").to_numpy()
-    zone_code_of_home, zone_names = pd.factorize(zone_of_home, use_na_sentinel=False)
-    instant_of_row, instants = pd.factorize(ts, use_na_sentinel=False)
-    pair_of_row, pairs = pd.factorize(
-        zone_code_of_home[home_of_row].astype(np.int64) * len(instants) + instant_of_row,
-        use_na_sentinel=False,
-    )
-    pair_zone, pair_instant = np.divmod(pairs, max(len(instants), 1))
-    pair_dates = np.empty(len(pairs), dtype="datetime64[ns]")
+    zone_of_home = np.append(zones.reindex(ids).fillna("UTC").to_numpy(), "UTC")  # home -1: the last one
+    zone_code, zone_names = pd.factorize(zone_of_home)
+    zone_of_row = zone_code[home]
+    utc = ts.array.as_unit("ns")
+    hour, past = np.divmod(utc.asi8, HOUR_NS)
+    first = int(hour.min()) if len(hour) else 0
+    span = int(hour.max()) - first + 1 if len(hour) and not utc.isna().any() else 0
+    if 0 < span <= len(hour) and not past.any():
+        hours = pd.DatetimeIndex((first + np.arange(span)) * HOUR_NS, tz="UTC")
+        table = [hours.tz_convert(str(zone)).tz_localize(None).asi8 for zone in zone_names]
+        return np.asarray(np.stack(table)[zone_of_row, hour - first])
+    wall = np.empty(len(ts), dtype=np.int64)
     for code, zone in enumerate(zone_names):
-        chosen = pair_zone == code
-        local = pd.DatetimeIndex(instants[pair_instant[chosen]]).tz_convert(str(zone)).tz_localize(None)
-        pair_dates[chosen] = local.normalize().as_unit("ns").to_numpy()
-    return pd.Series(pair_dates[pair_of_row], index=ts.index)
+        rows = zone_of_row == code if len(zone_names) > 1 else slice(None)
+        wall[rows] = pd.DatetimeIndex(utc[rows]).tz_convert(str(zone)).tz_localize(None).asi8
+    return wall
 
 
-def daily_from_hourly(hourly: pd.DataFrame, daily_native: pd.DataFrame, zones: pd.Series) -> pd.DataFrame:
+def daily_from_hourly(
+    hourly: pd.DataFrame,
+    daily_native: pd.DataFrame,
+    zones: pd.Series,
+    home_codes: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pd.DataFrame:
     """Daily totals per home and local date, from hourly homes and from homes that read daily.
 
     A day's ``kwh`` is null unless all its hours have a value (23 or 25 on DST days).
+
+    Args:
+        home_codes: ``run_codes(hourly[HOME_ID], sort=True)`` when the caller has it.
     """
-    columns = [HOME_ID, TS, KWH, "share_imputed", *(["temp_c"] if "temp_c" in hourly else [])]
-    frame = pd.DataFrame({c: hourly[c] for c in columns}, index=hourly.index, copy=False)
-    frame["date"] = local_dates(hourly[TS], hourly[HOME_ID], zones)
-    grouped = frame.groupby([HOME_ID, "date"], sort=True)
-    daily = grouped[KWH].sum(min_count=1).to_frame()
-    daily["n_hours"] = grouped[KWH].count()
-    daily["expected_hours"] = grouped[TS].size()
-    daily["share_imputed"] = grouped["share_imputed"].mean()
-    daily["temp_c_mean"] = grouped["temp_c"].mean() if "temp_c" in frame else np.nan
-    daily.loc[daily["n_hours"] < daily["expected_hours"], KWH] = np.nan
-    daily = daily.drop(columns=["expected_hours"]).reset_index()
+    daily = _daily_of_runs(hourly, zones, home_codes or run_codes(hourly[HOME_ID], sort=True))
+    if daily is None:
+        daily = _daily_grouped(hourly, zones)
     if not daily_native.empty:
         native = pd.DataFrame(
             {
@@ -182,6 +96,56 @@ def daily_from_hourly(hourly: pd.DataFrame, daily_native: pd.DataFrame, zones: p
         )
         daily = pd.concat([daily, native], ignore_index=True)
     return daily
+
+
+def _daily_grouped(hourly: pd.DataFrame, zones: pd.Series) -> pd.DataFrame:
+    """The hourly part of :func:`daily_from_hourly` by a pandas groupby: the reference for any row order."""
+    columns = [HOME_ID, TS, KWH, "share_imputed", *(["temp_c"] if "temp_c" in hourly else [])]
+    frame = pd.DataFrame({c: hourly[c] for c in columns}, index=hourly.index, copy=False)
+    frame["date"] = local_dates(hourly[TS], hourly[HOME_ID], zones)
+    grouped = frame.groupby([HOME_ID, "date"], sort=True)
+    daily = grouped[KWH].sum(min_count=1).to_frame()
+    daily["n_hours"] = grouped[KWH].count()
+    daily["expected_hours"] = grouped[TS].size()
+    daily["share_imputed"] = grouped["share_imputed"].mean()
+    daily["temp_c_mean"] = grouped["temp_c"].mean() if "temp_c" in frame else np.nan
+    daily.loc[daily["n_hours"] < daily["expected_hours"], KWH] = np.nan
+    return daily.drop(columns=["expected_hours"]).reset_index()
+
+
+def _daily_of_runs(
+    hourly: pd.DataFrame, zones: pd.Series, home_codes: tuple[np.ndarray, np.ndarray]
+) -> pd.DataFrame | None:
+    """:func:`_daily_grouped` for rows sorted by (home, time), whose (home, local date) groups are runs.
+
+    Returns:
+        The daily rows, equal to the grouped ones to the last bit (compensated sums in row order, as pandas);
+        None when the rows are empty, have a missing home or time, or are not in (home, local date) order, or
+        ``home_codes`` are not in ascending order of home.
+    """
+    home, ids = home_codes
+    if not len(home) or home.min() < 0 or hourly[TS].isna().any() or (ids[1:] <= ids[:-1]).any():
+        return None
+    day = _wall_clock(hourly[TS], home, ids, zones) // DAY_NS
+    key = combined_key(home, day)
+    if key is None or (key[1:] < key[:-1]).any():
+        return None
+    first = np.flatnonzero(np.append(True, key[1:] != key[:-1]))
+    size = np.diff(np.append(first, len(key)))
+    kwh, n_hours = group_sums(hourly[KWH].to_numpy(dtype=float), first, size)
+    daily = {HOME_ID: ids[home[first]], "date": (day[first] * DAY_NS).view("datetime64[ns]")}
+    daily[KWH] = np.where(n_hours < size, np.nan, kwh)
+    daily["n_hours"] = n_hours
+    daily["share_imputed"] = _group_means(hourly["share_imputed"].to_numpy(dtype=float), first, size)
+    temp = hourly["temp_c"].to_numpy(dtype=float) if "temp_c" in hourly else None
+    daily["temp_c_mean"] = np.nan if temp is None else _group_means(temp, first, size)
+    return pd.DataFrame(daily)
+
+
+def _group_means(values: np.ndarray, first: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """The mean of the non-NaN values of each group of consecutive rows, as pandas' grouped mean; NaN for none."""
+    total, count = group_sums(values, first, size)
+    return total / np.maximum(count, 1)  # a group without values has a NaN total
 
 
 def monthly_totals(daily: pd.DataFrame, bills: pd.DataFrame) -> pd.DataFrame:
@@ -252,32 +216,6 @@ def _same_home_pairs(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.
     return left_rows, right_by_home[np.repeat(first, count) + within]
 
 
-def write_hourly_partitions(lake: Lake, bucket: int, frame: pd.DataFrame) -> int:
-    """Write one bucket's hourly rows as one file per month, replacing the bucket's earlier files."""
-    folder = lake.path(Zone.CURATED, "consumption_hourly", f"bucket={bucket:03d}")
-    months = frame[TS].array.tz_convert(None).to_numpy().astype("datetime64[M]")
-    order = np.argsort(months, kind="stable")
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    written = set()
-    unique, starts = np.unique(months[order], return_index=True)
-    for month, rows in zip(unique, np.split(order, starts[1:]), strict=True):
-        path = f"{folder}/month={month}/part-0.parquet"
-        lake.write_table(path, table.take(pa.array(rows)))
-        written.add(path)
-    stale = [p for p in lake.glob(f"{folder}/month=*/part-0.parquet") if p not in written]
-    lake.rm(stale)
-    return len(written)
-
-
-def read_home_hourly(lake: Lake, home_id: str, n_buckets: int) -> pd.DataFrame:
-    """One home's curated hourly rows, reading only its bucket's files."""
-    folder = lake.path(Zone.CURATED, "consumption_hourly", f"bucket={home_bucket(home_id, n_buckets):03d}")
-    if not lake.exists(folder):
-        return pd.DataFrame()
-    table = lake.read_table(folder, filters=[(HOME_ID, "=", home_id)])
-    return table.to_pandas()
-
-
 def write_curated_bucket(
     lake: Lake,
     bucket: int,
@@ -291,9 +229,10 @@ def write_curated_bucket(
     excluded: list[str],
 ) -> None:
     """Write one bucket's curated hourly, daily and monthly consumption and its bill check."""
-    enriched = enrich_hourly(hourly, homes, *lookups)
-    write_hourly_partitions(lake, bucket, enriched)
-    daily = daily_from_hourly(enriched, grid[grid[INTERVAL_MIN] == 1440], zones)
+    code, ids, temp_c = write_hourly_bucket(lake, bucket, hourly, homes, lookups)
+    columns = {c: hourly[c] for c in (HOME_ID, TS, KWH, "share_imputed")}
+    hourly = pd.DataFrame({**columns, "temp_c": temp_c}, index=hourly.index, copy=False)
+    daily = daily_from_hourly(hourly, grid[grid[INTERVAL_MIN] == 1440], zones, (code, ids))
     if not bills.empty:
         in_bucket = home_buckets(pa.array(bills[HOME_ID].astype(str)), n_buckets).to_numpy() == bucket
         bills = bills[in_bucket & ~bills[HOME_ID].isin(excluded).to_numpy()]
@@ -314,8 +253,10 @@ def write_curated_bucket(
 
 
 def curated_files(lake: Lake, bucket: int) -> list[str]:
+    """Every file :func:`write_curated_bucket` writes for ``bucket``, its bill check included."""
     return [
         lake.path(Zone.CURATED, "consumption_hourly", f"bucket={bucket:03d}"),
         bucket_file(lake, "consumption_daily", bucket, Zone.CURATED),
         bucket_file(lake, "consumption_monthly", bucket, Zone.CURATED),
+        bucket_file(lake, "bill_check", bucket, Zone.QUALITY),
     ]

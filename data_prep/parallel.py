@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing.context import BaseContext
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -49,25 +49,67 @@ def map_in_workers(
         An exception in any piece is raised here after the pool shuts down; pieces already finished keep their
         outputs, which are written atomically, so a rerun redoes only what is missing.
     """
-    total = len(items)
-    if workers <= 1 or total <= 1:
-        _init(state)
-        results = []
-        for done, item in enumerate(items, 1):
-            results.append(job(item))
+    with WorkerPool(job, min(workers, len(items)) if len(items) > 1 else 1, state) as pool:
+        for item in items:
+            pool.submit(item)
+        return pool.results(on_done)
+
+
+class WorkerPool(Generic[T, R]):
+    """Worker processes that take pieces as they become known, e.g. each input file as soon as it is copied.
+
+    Use as a context manager: :meth:`submit` each piece, then :meth:`results`. With one worker or fewer, each piece
+    runs in this process when it is submitted.
+
+    Args:
+        job: a module-level function (it is pickled by name); it reads shared state with :func:`worker_state`.
+        workers: processes to use.
+        state: read-only state every piece needs, sent once per worker.
+    """
+
+    def __init__(self, job: Callable[[T], R], workers: int, state: dict[str, Any]) -> None:
+        self.job, self.workers, self.state = job, workers, state
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: list[Future[R]] = []
+
+    def __enter__(self) -> WorkerPool[T, R]:
+        if self.workers > 1:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=_context(self.job),
+                initializer=_init,
+                initargs=(self.state,),
+            )
+        else:
+            _init(self.state)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+
+    def submit(self, item: T) -> None:
+        if self._pool is not None:
+            self._futures.append(self._pool.submit(self.job, item))
+            return
+        done: Future[R] = Future()
+        done.set_result(self.job(item))
+        self._futures.append(done)
+
+    def results(self, on_done: Callable[[int, int], None] | None = None) -> list[R]:
+        """The result of every piece submitted, in the order submitted; raises the first failure met.
+
+        Args:
+            on_done: called with (done, total) as pieces finish.
+        """
+        total = len(self._futures)
+        position = {id(f): i for i, f in enumerate(self._futures)}
+        out: list[Any] = [None] * total
+        for done, future in enumerate(as_completed(self._futures), 1):
+            out[position[id(future)]] = future.result()
             if on_done:
                 on_done(done, total)
-        return results
-    out: list[Any] = [None] * total
-    with ProcessPoolExecutor(
-        max_workers=min(workers, total), mp_context=_context(job), initializer=_init, initargs=(state,)
-    ) as pool:
-        futures = {pool.submit(job, item): i for i, item in enumerate(items)}
-        for done, future in enumerate(as_completed(futures), 1):
-            out[futures[future]] = future.result()
-            if on_done:
-                on_done(done, total)
-    return out
+        return out
 
 
 def start_workers(job: Callable[..., Any]) -> None:

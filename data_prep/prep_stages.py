@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,9 +14,16 @@ from contracts.config import Settings
 from contracts.schemas import HOME_ID, LAT, LON, Source
 from contracts.storage import Lake, Zone
 from data_prep import curated_zone as curated
+from data_prep.curated_hourly import WEATHER_VALUES, HourlyLookup, nearest_points
 from data_prep.ingest.staging import read_staged_bucket, staged_buckets
 from data_prep.parallel import map_in_workers, worker_state
-from data_prep.processed_zone import ReadingsBucketBuilder, bucket_file, hourly_rollup, write_processed_bucket
+from data_prep.processed_zone import (
+    ReadingsBucketBuilder,
+    bucket_outputs,
+    hourly_rollup,
+    write_processed_bucket,
+    write_series_outcome,
+)
 from data_prep.quality.rules import RuleSet
 from data_prep.small_sources import build_small_table
 
@@ -30,10 +39,26 @@ def _read_or_empty(lake: Lake, path: str) -> pd.DataFrame:
     return lake.read_table(path).to_pandas() if lake.exists(path) else pd.DataFrame()
 
 
+@dataclass(frozen=True)
+class SmallTables:
+    """The small sources' processed tables, with what every bucket derives from them, built once per run.
+
+    Attributes:
+        tables: the processed table of each small source (empty when it has none).
+        homes: home attributes with the nearest weather point of each home (:func:`homes_table`).
+        lookups: weather by point and hour, prices by area and hour (``None`` without weather or prices).
+    """
+
+    tables: dict[Source, pd.DataFrame]
+    homes: pd.DataFrame
+    lookups: tuple[HourlyLookup | None, HourlyLookup | None]
+
+
 def rebuild_small_sources(
     lake: Lake, manifest: pd.DataFrame, changed: set[Source], rules: RuleSet
-) -> dict[Source, pd.DataFrame]:
-    """Rebuild the processed table of every changed small source; read the others as they are."""
+) -> SmallTables:
+    """Rebuild the processed table of every changed small source, read the others as they are, and derive the
+    homes table and the lookups from them."""
     tables = {}
     for source in SMALL_SOURCES:
         if source in changed:
@@ -42,7 +67,7 @@ def rebuild_small_sources(
             tables[source] = _read_or_empty(
                 lake, lake.path(Zone.PROCESSED, source.value, f"{source.value}.parquet")
             )
-    return tables
+    return SmallTables(tables, homes_table(tables), _lookups(tables))
 
 
 def pending_buckets(lake: Lake, pending: pd.DataFrame) -> set[int]:
@@ -63,35 +88,37 @@ def homes_table(small: dict[Source, pd.DataFrame]) -> pd.DataFrame:
         )
     weather = small[Source.WEATHER]
     points = weather[[LAT, LON]].drop_duplicates() if not weather.empty else pd.DataFrame(columns=[LAT, LON])
-    return profiles.merge(curated.nearest_points(profiles, points), on=HOME_ID, how="left")
+    return profiles.merge(nearest_points(profiles, points), on=HOME_ID, how="left")
 
 
 def rebuild_buckets(
     lake: Lake,
     manifest: pd.DataFrame,
     buckets: list[int],
-    small: dict[Source, pd.DataFrame],
+    small: SmallTables,
     settings: Settings,
     rules: RuleSet,
     progress: Any,
     excluded: frozenset[str] = frozenset(),
+    on_last: Callable[[], None] | None = None,
 ) -> None:
     """Rebuild processed and curated readings for ``buckets``; each worker holds one bucket of homes at a time.
 
     Args:
         excluded: deleted homes (tombstoned, not purged yet): kept in the processed zone, left out of the curated
             zone (consumption and the homes table, which is written at every run).
+        on_last: called once only the last bucket is left, when a worker has nothing more to do.
     """
-    homes = homes_table(small)
-    state = _bucket_state(lake, manifest, small, homes, settings, rules, excluded)
+    homes = small.homes
+    state = _bucket_state(lake, manifest, small, settings, rules, excluded)
     progress("buckets", 0, len(buckets))
-    map_in_workers(
-        _rebuild_bucket,
-        buckets,
-        prep_workers(lake, settings),
-        state,
-        on_done=lambda done, total: progress("buckets", done, total),
-    )
+
+    def on_done(done: int, total: int) -> None:
+        progress("buckets", done, total)
+        if on_last is not None and done == total - 1:
+            on_last()
+
+    map_in_workers(_rebuild_bucket, buckets, prep_workers(lake, settings), state, on_done=on_done)
     progress("buckets", len(buckets), len(buckets))
     _write_homes(lake, homes[~homes[HOME_ID].isin(excluded)])
 
@@ -104,8 +131,7 @@ def prep_workers(lake: Lake, settings: Settings) -> int:
 def _bucket_state(
     lake: Lake,
     manifest: pd.DataFrame,
-    small: dict[Source, pd.DataFrame],
-    homes: pd.DataFrame,
+    small: SmallTables,
     settings: Settings,
     rules: RuleSet,
     excluded: frozenset[str],
@@ -120,13 +146,17 @@ def _bucket_state(
         "manifest": manifest[
             (manifest["source"] == Source.READINGS.value) & (manifest["status"] == "active")
         ],
-        "homes": homes,
-        "zones": homes.set_index(HOME_ID)["timezone"] if "timezone" in homes else pd.Series(dtype=object),
-        "lookups": _lookups(small),
-        "bills": small[Source.BILLS],
+        "homes": small.homes,
+        "zones": small.homes.set_index(HOME_ID)["timezone"]
+        if "timezone" in small.homes
+        else pd.Series(dtype=object),
+        "lookups": small.lookups,
+        "bills": small.tables[Source.BILLS],
         "builder": ReadingsBucketBuilder(rules, settings.prep.imputation),
         "n_buckets": settings.prep.n_buckets,
         "excluded": sorted(excluded),
+        # The report's sample series comes from the lowest bucket holding rows, whichever worker finishes first.
+        "sample_bucket": min(all_buckets(lake), default=-1),
     }
 
 
@@ -135,11 +165,13 @@ def _rebuild_bucket(bucket: int) -> None:
     lake = s["lake"]
     staged = read_staged_bucket(lake, Source.READINGS.value, _active(s["manifest"], Source.READINGS), bucket)
     built = s["builder"].build(staged) if not staged.empty else None
-    if built is None:
+    if built is None or built.n_rows == 0:  # no rows, or a series rule quarantined every one
         _clear_bucket(lake, bucket)
+        if built is not None:
+            write_series_outcome(lake, bucket, built)
         return
-    grid, hourly = built.grid, hourly_rollup(built.grid)
-    write_processed_bucket(lake, bucket, built, hourly)
+    grid, hourly = built.grid, hourly_rollup(built.grid, built.coded)
+    write_processed_bucket(lake, bucket, built, hourly, sample=bucket == s["sample_bucket"])
     excluded = grid[HOME_ID].isin(s["excluded"]).to_numpy() if s["excluded"] else np.zeros(len(grid), bool)
     if excluded.all():  # every home of the bucket is deleted: no curated rows
         lake.rm(curated.curated_files(lake, bucket))
@@ -162,14 +194,14 @@ def _rebuild_bucket(bucket: int) -> None:
 
 def _lookups(
     small: dict[Source, pd.DataFrame],
-) -> tuple[curated.HourlyLookup | None, curated.HourlyLookup | None]:
+) -> tuple[HourlyLookup | None, HourlyLookup | None]:
     """Weather by point and hour, prices by area and hour, built once per run."""
     weather, prices = small[Source.WEATHER], small[Source.PRICES]
     weather_lookup = None
     if not weather.empty:
-        values = [c for c in curated.WEATHER_VALUES if c in weather.columns]
-        weather_lookup = curated.HourlyLookup(weather, [LAT, LON], values)
-    price_lookup = None if prices.empty else curated.HourlyLookup(prices, ["price_area"], ["price_eur_mwh"])
+        values = [c for c in WEATHER_VALUES if c in weather.columns]
+        weather_lookup = HourlyLookup(weather, [LAT, LON], values)
+    price_lookup = None if prices.empty else HourlyLookup(prices, ["price_area"], ["price_eur_mwh"])
     return weather_lookup, price_lookup
 
 
@@ -187,15 +219,8 @@ def _write_homes(lake: Lake, homes: pd.DataFrame) -> None:
 
 
 def _clear_bucket(lake: Lake, bucket: int) -> None:
-    lake.rm(
-        [
-            bucket_file(lake, "readings", bucket),
-            bucket_file(lake, "readings_hourly", bucket),
-            bucket_file(lake, "readings/_counts", bucket),
-            bucket_file(lake, "readings/_intervals", bucket),
-            *curated.curated_files(lake, bucket),
-        ]
-    )
+    """Remove every output of a bucket that no longer has rows on the grid."""
+    lake.rm([*bucket_outputs(lake, bucket), *curated.curated_files(lake, bucket)])
 
 
 def settle_counts(lake: Lake, manifest: pd.DataFrame, purged: pd.DataFrame | None = None) -> None:
@@ -241,11 +266,21 @@ def _series_quarantine_counts(lake: Lake) -> pd.Series:
 
 
 def write_quality_report(
-    lake: Lake, manifest: pd.DataFrame, truth_uri: str | None, settings: Settings, progress: Any
+    lake: Lake,
+    manifest: pd.DataFrame,
+    truth_uri: str | None,
+    settings: Settings,
+    progress: Any,
+    plot_helper: Any = None,
 ) -> dict[str, str]:
+    """Render the run's quality report (:func:`data_prep.quality_run.write_run_report`; ``plot_helper`` draws
+    its plots when given)."""
     from data_prep.quality_run import write_run_report
 
-    return write_run_report(lake, manifest, truth_uri, progress)
+    progress("report", 0, 1)
+    paths = write_run_report(lake, manifest, truth_uri, progress, plot_helper)
+    progress("report", 1, 1)
+    return paths
 
 
 def _counts(values: pd.Series) -> pd.Series:

@@ -2,10 +2,15 @@
 
 Layout:
     ``processed/readings/bucket=NNN.parquet``: each home on a regular grid at its native interval.
-    ``processed/readings_hourly/bucket=NNN.parquet``: the same, rolled up to hours (15- and 30-minute homes).
+    ``processed/readings_hourly/bucket=NNN.parquet``: the homes read more often than hourly (15 and 30 minutes),
+    rolled up to hours; written without rows when a bucket has none. Hourly homes are in ``processed/readings``
+    at their native interval already, and ``curated/consumption_hourly`` holds every home by the hour.
     ``quarantine/readings_series/bucket=NNN.parquet``: rows the series-level rules rejected.
     ``processed/readings/_counts/bucket=NNN.parquet``: rows kept and quarantined per source file.
     ``processed/imputation/bucket=NNN.parquet``: the strategy chosen per home and gap class, with every score.
+
+A bucket's text columns (home, flags, files) are made as integer codes (:class:`data_prep.sorted_runs.Coded`) and
+kept as such next to the frame (:attr:`BucketResult.coded`), so the writes convert them without reading strings.
 
 Invariants:
     A bucket is rebuilt from all active staged files at once, so its content does not depend on the order in which
@@ -14,13 +19,13 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from contracts.config import ImputationSettings
 from contracts.schemas import (
@@ -44,7 +49,14 @@ from data_prep.readings_grid import (
     grid_layout,
     home_intervals,
 )
-from data_prep.sorted_runs import group_sums, run_codes, run_starts, stable_order
+from data_prep.sorted_runs import (
+    Coded,
+    arrow_table,
+    frame_columns,
+    group_sums,
+    run_codes,
+    stable_order,
+)
 
 
 def bucket_file(lake: Lake, dataset: str, bucket: int, zone: Zone = Zone.PROCESSED) -> str:
@@ -63,6 +75,7 @@ class BucketResult:
     grid: pd.DataFrame  # the processed frame, for metrics and the report
     imputation_scores: pd.DataFrame | None = None
     imputation_selection: pd.DataFrame | None = None
+    coded: dict[str, Coded] = field(default_factory=dict)  # the grid's text columns, as built
 
 
 class ReadingsBucketBuilder:
@@ -105,7 +118,8 @@ class ReadingsBucketBuilder:
         )
         quarantine = pd.concat([rows.repeats(staged), rejected], ignore_index=True)
         positions = positions[good_rows]
-        counts = _counts(staged["source_file"], positions, quarantine)
+        source = Coded(*run_codes(staged["source_file"], sort=True))
+        counts = _counts(source, positions, quarantine)
         if len(good_rows) == 0:
             empty = aligned.frame(staged, good_rows, positions)
             return BucketResult(-1, 0, 0, counts, quarantine, empty)
@@ -114,11 +128,14 @@ class ReadingsBucketBuilder:
             rows.home_ids,
             staged[TS].array.as_unit("us").asi8[positions],
             {c: aligned.values[c][good_rows] for c in VALUE_COLUMNS},
-            staged["source_file"].to_numpy(dtype=object)[positions],
+            Coded(source.codes[positions], source.values),
         )
         scores, selection = self._clean(columns, rows.home_ids[layout.homes], layout)
-        grid = pd.DataFrame(columns, copy=False)
-        return BucketResult(-1, len(layout.homes), len(grid), counts, quarantine, grid, scores, selection)
+        grid = pd.DataFrame(frame_columns(columns), copy=False)
+        coded = {name: c for name, c in columns.items() if isinstance(c, Coded)}
+        return BucketResult(
+            -1, len(layout.homes), len(grid), counts, quarantine, grid, scores, selection, coded
+        )
 
     def _clean(
         self, columns: dict[str, Any], home_ids: np.ndarray, layout: GridLayout
@@ -145,8 +162,7 @@ class ReadingsBucketBuilder:
             interval_min=layout.home_interval.astype(np.int64),
         )
         detectors = self.rules.anomalies or default_detector_config()
-        flags = AnomalyScanner(detectors).fit_transform_grid(home_grid)
-        masked = flags["masked"].to_numpy(dtype=bool)
+        anomaly, masked = AnomalyScanner(detectors).fit_transform_coded(home_grid)
         kwh = raw.copy()
         kwh[masked] = np.nan
         slot_grid = SlotGrid(
@@ -159,54 +175,41 @@ class ReadingsBucketBuilder:
             weather={},
         )
         selector = ImputationSelector(**self.imputation.model_dump())
-        filled = selector.fit_transform_context(GapContext.build(slot_grid, kwh))
-        kwh = filled[KWH].to_numpy()
+        kwh, imputed, strategy = selector.fit_transform_coded(GapContext.build(slot_grid, kwh))
         flag = np.zeros(len(kwh), dtype=np.int8)
-        flag[np.isnan(raw) & filled["imputed"].to_numpy()] = _FLAG_CODE[QualityFlag.IMPUTED]
+        flag[np.isnan(raw) & imputed] = _FLAG_CODE[QualityFlag.IMPUTED]
         flag[masked] = _FLAG_CODE[QualityFlag.ANOMALY]
         flag[np.isnan(kwh) & ~masked] = _FLAG_CODE[QualityFlag.MISSING]
         columns[KWH] = kwh
         columns["kwh_raw"] = raw
-        columns["anomaly"] = flags["anomaly"].to_numpy()
-        columns["imputation_strategy"] = filled["imputation_strategy"].to_numpy()
-        columns["quality_flag"] = _FLAG_VALUES[flag]
+        columns["anomaly"] = anomaly
+        columns["imputation_strategy"] = strategy
+        columns["quality_flag"] = Coded(flag, _FLAG_VALUES)
         return selector.scores_, selector.selection_
 
 
-def _counts(source_file: pd.Series, processed: np.ndarray, quarantine: pd.DataFrame) -> pd.DataFrame:
-    """Rows processed (``processed``: positions in ``source_file``) and quarantined per source file."""
-    codes, files = run_codes(source_file, sort=True)
-    codes = codes[processed]
-    per_file = np.bincount(codes[codes >= 0], minlength=len(files))
+def _counts(source: Coded, processed: np.ndarray, quarantine: pd.DataFrame) -> pd.DataFrame:
+    """Rows processed (``processed``: positions in ``source``, the staged ``source_file``) and quarantined per
+    source file."""
+    codes = source.codes[processed]
+    per_file = np.bincount(codes[codes >= 0], minlength=len(source.values))
     seen = np.flatnonzero(per_file)
-    kept = pd.Series(per_file[seen], index=pd.Index(files[seen], name="source_file"), name="rows_processed")
+    kept = pd.Series(
+        per_file[seen], index=pd.Index(source.values[seen], name="source_file"), name="rows_processed"
+    )
     dropped = quarantine.groupby("source_file").size().rename("rows_quarantined")
     counts = pd.concat([kept, dropped], axis=1).fillna(0).astype(np.int64)
     return counts.rename_axis("source_file").reset_index()
 
 
-def to_processed_table(grid: pd.DataFrame) -> pa.Table:
+def to_processed_table(grid: pd.DataFrame, coded: Mapping[str, Coded] | None = None) -> pa.Table:
     """The processed columns of ``grid`` in the :data:`contracts.schemas.PROCESSED_READINGS` schema.
 
-    Equals ``pa.Table.from_pandas`` of those columns, pandas metadata included; a text column is converted run by
-    run (a home's id, its flags and its files repeat over long runs of rows) instead of row by row.
+    Args:
+        grid: the processed frame.
+        coded: text columns of ``grid`` as codes (:attr:`BucketResult.coded`), converted from the codes.
     """
-    columns = [f.name for f in PROCESSED_READINGS]
-    empty = pa.Table.from_pandas(grid.iloc[:0][columns], schema=PROCESSED_READINGS, preserve_index=False)
-    arrays = [_arrow_column(grid[f.name], f.type) for f in PROCESSED_READINGS]
-    return pa.Table.from_arrays(arrays, schema=empty.schema)
-
-
-def _arrow_column(column: pd.Series, arrow_type: pa.DataType) -> pa.Array:
-    values = column.to_numpy() if column.dtype == object else None
-    heads = run_starts(values) if values is not None and len(values) else None
-    if values is None or heads is None:
-        return pa.array(column, type=arrow_type, from_pandas=True)
-    run_ends = pa.array(np.append(heads[1:], len(values)), type=pa.int64())
-    runs = pa.RunEndEncodedArray.from_arrays(
-        run_ends, pa.array(values[heads], type=arrow_type, from_pandas=True)
-    )
-    return pc.run_end_decode(runs)
+    return arrow_table(grid, PROCESSED_READINGS, coded)
 
 
 def quarantine_table(rows: pd.DataFrame) -> pa.Table:
@@ -231,7 +234,7 @@ def quarantine_table(rows: pd.DataFrame) -> pa.Table:
     return pa.concat_tables(parts)
 
 
-def hourly_rollup(grid: pd.DataFrame) -> pd.DataFrame:
+def hourly_rollup(grid: pd.DataFrame, coded: Mapping[str, Coded] | None = None) -> pd.DataFrame:
     """Roll 15- and 30-minute homes up to hours; hourly homes pass through; daily homes are left out.
 
     An hour's ``kwh`` is null unless every slot in it has a value. ``share_imputed`` is the share of slots imputed;
@@ -240,10 +243,14 @@ def hourly_rollup(grid: pd.DataFrame) -> pd.DataFrame:
     Invariants:
         The hour of a slot is the hour its interval starts in, so an hour's energy covers exactly that hour.
         Rows come sorted by (``home_id``, ``ts``).
+
+    Args:
+        grid: the processed frame.
+        coded: text columns of ``grid`` as codes (:attr:`BucketResult.coded`), read instead of the strings.
     """
     interval = grid[INTERVAL_MIN].to_numpy()
-    flag, flags = run_codes(grid["quality_flag"])
-    filled = grid[KWH].notna().to_numpy() & ~np.append(flags == QualityFlag.OK.value, False)[flag]
+    flag = Coded.column(grid, "quality_flag", coded)
+    filled = grid[KWH].notna().to_numpy() & ~np.append(flag.values == QualityFlag.OK.value, False)[flag.codes]
     hourly_rows = np.flatnonzero(interval == 60)
     columns = {c: _take(grid[c], hourly_rows) for c in _HOURLY_COLUMNS[:-1]}
     columns["share_imputed"] = filled[hourly_rows].astype(float)
@@ -251,7 +258,8 @@ def hourly_rollup(grid: pd.DataFrame) -> pd.DataFrame:
     sub_rows = np.flatnonzero(interval < 60)
     if len(sub_rows) == 0:
         return hourly
-    both = pd.concat([hourly, _roll_up_to_hours(grid, sub_rows, filled[sub_rows])], ignore_index=True)
+    rolled = _roll_up_to_hours(grid, sub_rows, filled[sub_rows], flag, (coded or {}).get(HOME_ID))
+    both = pd.concat([hourly, rolled], ignore_index=True)
     home, _ = run_codes(both[HOME_ID], sort=True)
     both = both.take(stable_order(home, both[TS].array.asi8))
     both.index = pd.RangeIndex(len(both))
@@ -264,10 +272,17 @@ def _take(column: pd.Series, rows: np.ndarray) -> Any:
     return values.take(rows)
 
 
-def _roll_up_to_hours(grid: pd.DataFrame, rows: np.ndarray, filled: np.ndarray) -> pd.DataFrame:
-    """The hours of the sub-hourly ``rows`` of ``grid`` (``filled``: per row, a value that was filled in)."""
+def _roll_up_to_hours(
+    grid: pd.DataFrame, rows: np.ndarray, filled: np.ndarray, flag: Coded, home_coded: Coded | None
+) -> pd.DataFrame:
+    """The hours of the sub-hourly ``rows`` of ``grid`` (``filled``: per row, a value that was filled in;
+    ``flag``: the ``quality_flag`` column; ``home_coded``: the ``home_id`` column, when there)."""
     hour = grid[TS].array.take(rows).floor("h")
-    home, home_ids = run_codes(grid[HOME_ID].iloc[rows], sort=True)
+    if home_coded is None:
+        home, home_ids = run_codes(grid[HOME_ID].iloc[rows], sort=True)
+    else:
+        ascending = home_coded.ascending()
+        home, home_ids = ascending.codes[rows], ascending.values
     order = stable_order(home, hour.asi8)
     rows, home, hour, filled = rows[order], home[order], hour.take(order), filled[order]
     new_hour = np.ones(len(rows), dtype=bool)
@@ -283,43 +298,64 @@ def _roll_up_to_hours(grid: pd.DataFrame, rows: np.ndarray, filled: np.ndarray) 
     expected = 60 // interval
     out[KWH][kwh_count < expected] = np.nan
     out[INTERVAL_MIN] = interval
-    flag = grid["quality_flag"].to_numpy()[rows]
-    rank = np.zeros(len(rows), dtype=np.int64)
+    rank_of_value = np.zeros(len(flag.values) + 1, dtype=np.int64)  # an unknown or missing flag ranks as ok
     for code, value in enumerate(_FLAG_VALUES[1:], start=1):
-        rank[flag == value] = code
-    worst = np.maximum.reduceat(rank, first)
+        rank_of_value[:-1][flag.values == value] = code
+    worst = np.maximum.reduceat(rank_of_value[flag.codes[rows]], first)
     worst[np.isnan(out[KWH])] = _FLAG_CODE[QualityFlag.MISSING]
     out["quality_flag"] = _FLAG_VALUES[worst]
     out["share_imputed"] = np.add.reduceat(filled.astype(float), first) / expected
     return pd.DataFrame(out, columns=_HOURLY_COLUMNS, copy=False)
 
 
-_HOURLY_COLUMNS = [HOME_ID, TS, KWH, PV_KWH, EXPORT_KWH, INTERVAL_MIN, "quality_flag", "share_imputed"]
+# processed/readings_hourly: the schema pa.Table.from_pandas gives a rollup with rows
+HOURLY_READINGS = pa.schema(
+    [
+        pa.field(HOME_ID, pa.string()),
+        pa.field(TS, pa.timestamp("ns", tz="UTC")),
+        *(pa.field(c, pa.float64()) for c in (KWH, PV_KWH, EXPORT_KWH)),
+        pa.field(INTERVAL_MIN, pa.int32()),
+        pa.field("quality_flag", pa.string()),
+        pa.field("share_imputed", pa.float64()),
+    ]
+)
+_HOURLY_COLUMNS = HOURLY_READINGS.names
 # The order is the rank: the worst flag of an hour's slots is the hour's flag.
 _FLAG_ORDER = (QualityFlag.OK, QualityFlag.IMPUTED, QualityFlag.ANOMALY, QualityFlag.MISSING)
 _FLAG_VALUES = np.array([f.value for f in _FLAG_ORDER], dtype=object)
 _FLAG_CODE = {f: i for i, f in enumerate(_FLAG_ORDER)}
 
 
-def write_processed_bucket(lake: Lake, bucket: int, built: BucketResult, hourly: pd.DataFrame) -> None:
-    """Write one bucket's processed readings, hourly rollup, series quarantine, row counts and quality tables."""
-    grid = built.grid
-    lake.write_table(bucket_file(lake, "readings", bucket), to_processed_table(grid))
+# Statistics only where readers filter (home, time) or they are cheap: a bucket is one row group holding every flag
+# and many files, so min/max of the text columns would prune nothing, and they cost 10 % of the write.
+_STATISTICS_COLUMNS = [HOME_ID, TS, KWH, "kwh_raw", PV_KWH, EXPORT_KWH, INTERVAL_MIN]
+
+
+def write_processed_bucket(
+    lake: Lake, bucket: int, built: BucketResult, hourly: pd.DataFrame, sample: bool = False
+) -> None:
+    """Write one bucket's processed readings, the hourly rollup of its sub-hourly homes, series quarantine, row
+    counts and quality tables.
+
+    Args:
+        hourly: :func:`hourly_rollup` of the grid; only its 15- and 30-minute homes are written (an hourly home is
+            in ``processed/readings`` at its native interval already), as an empty table when there are none.
+        sample: also write the report's sample series (``quality/sample_series.parquet``) from this bucket.
+    """
+    grid, coded = built.grid, built.coded
     lake.write_table(
-        bucket_file(lake, "readings_hourly", bucket),
-        pa.Table.from_pandas(hourly, preserve_index=False),
+        bucket_file(lake, "readings", bucket),
+        to_processed_table(grid, coded),
+        write_statistics=_STATISTICS_COLUMNS,
     )
-    lake.write_table(
-        bucket_file(lake, "readings_series", bucket, Zone.QUARANTINE), quarantine_table(built.quarantine)
-    )
-    lake.write_table(
-        bucket_file(lake, "readings/_counts", bucket),
-        pa.Table.from_pandas(built.counts, preserve_index=False),
-    )
-    intervals = grid.groupby(HOME_ID, as_index=False)[INTERVAL_MIN].first()
+    sub_hourly = hourly[INTERVAL_MIN].to_numpy() < 60
+    if not sub_hourly.all():  # filtering copies every column
+        hourly = hourly.iloc[np.flatnonzero(sub_hourly)]
+    lake.write_table(bucket_file(lake, "readings_hourly", bucket), arrow_table(hourly, HOURLY_READINGS))
+    write_series_outcome(lake, bucket, built)
     lake.write_table(
         bucket_file(lake, "readings/_intervals", bucket),
-        pa.Table.from_pandas(intervals, preserve_index=False),
+        pa.Table.from_pandas(_home_intervals(grid, coded), preserve_index=False),
     )
     for name, frame in (
         ("imputation_scores", built.imputation_scores),
@@ -332,17 +368,58 @@ def write_processed_bucket(lake: Lake, bucket: int, built: BucketResult, hourly:
             )
     from data_prep.quality.metrics import home_quality_metrics
 
-    metrics = home_quality_metrics(grid)
+    metrics = home_quality_metrics(grid, coded)
     lake.write_table(
         bucket_file(lake, "home_metrics", bucket, Zone.QUALITY),
         pa.Table.from_pandas(metrics, preserve_index=False),
     )
-    if bucket == 0 or not lake.exists(lake.path(Zone.QUALITY, "sample_series.parquet")):
-        sample = _sample_series(grid)
+    if sample:
         lake.write_table(
             lake.path(Zone.QUALITY, "sample_series.parquet"),
-            pa.Table.from_pandas(sample, preserve_index=False),
+            pa.Table.from_pandas(_sample_series(grid), preserve_index=False),
         )
+
+
+def write_series_outcome(lake: Lake, bucket: int, built: BucketResult) -> None:
+    """Write the rows the bucket's series rules quarantined and the rows kept and quarantined per source file,
+    which the manifest's row counts are settled from."""
+    lake.write_table(
+        bucket_file(lake, "readings_series", bucket, Zone.QUARANTINE), quarantine_table(built.quarantine)
+    )
+    lake.write_table(
+        bucket_file(lake, "readings/_counts", bucket),
+        pa.Table.from_pandas(built.counts, preserve_index=False),
+    )
+
+
+def bucket_outputs(lake: Lake, bucket: int) -> list[str]:
+    """Every file :func:`write_processed_bucket` writes for ``bucket`` except the sample series."""
+    return [
+        bucket_file(lake, "readings", bucket),
+        bucket_file(lake, "readings_hourly", bucket),
+        bucket_file(lake, "readings_series", bucket, Zone.QUARANTINE),
+        bucket_file(lake, "readings/_counts", bucket),
+        bucket_file(lake, "readings/_intervals", bucket),
+        *(bucket_file(lake, name, bucket, Zone.QUALITY) for name in _QUALITY_TABLES),
+    ]
+
+
+_QUALITY_TABLES = ("imputation_scores", "imputation_selection", "home_metrics")
+
+
+def _home_intervals(grid: pd.DataFrame, coded: Mapping[str, Coded] | None = None) -> pd.DataFrame:
+    """Each home's ``interval_min`` (its first row's), sorted by ``home_id``: equals
+    ``grid.groupby(HOME_ID, as_index=False)[INTERVAL_MIN].first()``, from the first row of each run of a home."""
+    home = Coded.column(grid, HOME_ID, coded)
+    codes = home.codes
+    new_run = np.ones(len(codes), dtype=bool)
+    np.not_equal(codes[1:], codes[:-1], out=new_run[1:])
+    heads = np.flatnonzero(new_run & (codes >= 0))
+    seen, first = np.unique(codes[heads], return_index=True)  # a home's first run, per home
+    order = np.argsort(home.values[seen], kind="stable")
+    rows = heads[first[order]]
+    intervals = grid[INTERVAL_MIN]
+    return pd.DataFrame({HOME_ID: home.values[seen[order]], INTERVAL_MIN: intervals.array.take(rows)})
 
 
 def _sample_series(grid: pd.DataFrame, n_homes: int = 2, days: int = 14) -> pd.DataFrame:

@@ -19,7 +19,15 @@ import pandas as pd
 
 from contracts.schemas import EXPORT_KWH, HOME_ID, INTERVAL_MIN, KWH, PV_KWH, TS, Reason
 from data_prep.quality.rules import ReadingRules
-from data_prep.sorted_runs import combined_key, repeat_is_same, repeats, run_codes, stable_order
+from data_prep.sorted_runs import (
+    Coded,
+    combined_key,
+    frame_columns,
+    repeat_is_same,
+    repeats,
+    run_codes,
+    stable_order,
+)
 
 VALUE_COLUMNS = (KWH, PV_KWH, EXPORT_KWH)
 _MIN = np.int64(60_000_000)  # microseconds per minute
@@ -336,40 +344,40 @@ class GridLayout:
         return len(self.minutes)
 
     def columns(
-        self, home_ids: np.ndarray, observed_us: np.ndarray, values: dict[str, Any], source_file: np.ndarray
+        self, home_ids: np.ndarray, observed_us: np.ndarray, values: dict[str, Any], source_file: Coded
     ) -> dict[str, Any]:
-        """The grid's columns ``home_id``, ``ts``, ``interval_min``, the values and ``source_file``.
+        """The grid's columns ``home_id``, ``ts``, ``interval_min``, the values and ``source_file``; the text
+        columns (``home_id``, ``source_file``) as :class:`~data_prep.sorted_runs.Coded`.
 
         Args:
             home_ids: the home id of each code.
             observed_us: per aligned row, its own timestamp [us since the epoch].
             values: per aligned row, the value columns [kWh].
-            source_file: per aligned row, its file (object array).
+            source_file: per aligned row, its file.
 
         Invariants:
             An observed slot keeps its own timestamp: observed daily readings stay at local midnight, which DST
             moves by an hour.
         """
-        position = self.position
-
-        def in_order(per_row: np.ndarray) -> np.ndarray:
-            return per_row if self.order is None else per_row[self.order]
-
-        ts_ns = self.minutes * (_MIN * 1000)
-        ts_ns[position] = in_order(observed_us) * 1000
+        ts_ns = self.place(observed_us * 1000, self.minutes * (_MIN * 1000))
+        home = Coded.of(np.repeat(np.arange(len(self.homes)), self.lengths), home_ids[self.homes])
         columns: dict[str, Any] = {
-            HOME_ID: np.repeat(home_ids[self.homes], self.lengths),
+            HOME_ID: home,
             TS: pd.DatetimeIndex(ts_ns.view("datetime64[ns]")).tz_localize("UTC").array,
             INTERVAL_MIN: np.repeat(self.home_interval.astype(np.int32), self.lengths),
         }
         for column in VALUE_COLUMNS:
-            grid_values = np.full(self.n_rows, np.nan)
-            grid_values[position] = in_order(values[column])
-            columns[column] = grid_values
-        source = np.empty(self.n_rows, dtype=object)  # None where no reading landed
-        source[position] = in_order(source_file)
-        columns["source_file"] = source
+            columns[column] = self.place(values[column], np.full(self.n_rows, np.nan))
+        # -1 (no file) where no reading landed
+        columns["source_file"] = Coded(
+            self.place(source_file.codes, np.full(self.n_rows, -1)), source_file.values
+        )
         return columns
+
+    def place(self, per_row: np.ndarray, grid_values: np.ndarray) -> np.ndarray:
+        """Put the aligned rows' ``per_row`` values on their grid rows of ``grid_values`` (one per grid row)."""
+        grid_values[self.position] = per_row if self.order is None else per_row[self.order]
+        return grid_values
 
 
 def grid_layout(
@@ -423,6 +431,6 @@ def build_grid(aligned: pd.DataFrame, intervals: pd.DataFrame) -> pd.DataFrame:
         home_ids,
         aligned[TS].array.as_unit("us").asi8,
         {c: aligned[c].to_numpy() for c in VALUE_COLUMNS},
-        aligned["source_file"].to_numpy(dtype=object),
+        Coded(*run_codes(aligned["source_file"])),
     )
-    return pd.DataFrame(columns, copy=False)
+    return pd.DataFrame(frame_columns(columns), copy=False)

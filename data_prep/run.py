@@ -27,9 +27,10 @@ from data_prep.ingest.discovery import InputFile, discover_inputs
 from data_prep.ingest.readings import FileContext, parse_readings_file
 from data_prep.ingest.source_spec import SourceSpec
 from data_prep.ingest.staging import quarantine_path
-from data_prep.parallel import map_in_workers, start_workers, worker_state
-from data_prep.prep_stages import prep_workers
+from data_prep.parallel import WorkerPool, start_workers, worker_state
+from data_prep.prep_stages import SmallTables, prep_workers
 from data_prep.quality.rules import RuleSet, load_rules
+from data_prep.quality_run import ReportPlotter
 from data_prep.raw_zone import CopiedFile, RawZone
 
 Progress = Callable[[str, int, int], None]
@@ -121,18 +122,23 @@ def run_prep(
         buckets |= prep_stages.all_buckets(lake)
     result.buckets_rebuilt = sorted(buckets)
     excluded = lifecycle.exclusions.excluded
-    prep_stages.rebuild_buckets(lake, manifest, sorted(buckets), small, settings, rules, progress, excluded)
-    finish_lifecycle(lake, lifecycle, n_buckets)
-    prep_stages.settle_counts(lake, manifest, lifecycle.purged_rows)
-    manifest.loc[~manifest["committed"], "committed"] = True
-    raw.write_manifest(manifest)
-    _summarise(manifest, inputs, result)
-    if result.files_new and new_rows == 0:
-        raise NothingUsableError(
-            f"none of the {result.files_new} new file(s) had a usable row; see the quarantine in "
-            f"{lake.path(Zone.QUARANTINE)} for each row's reason"
+    with ReportPlotter(prep_workers(lake, settings) > 1) as plotter:
+        prep_stages.rebuild_buckets(
+            lake, manifest, sorted(buckets), small, settings, rules, progress, excluded, plotter.start
         )
-    result.report_paths = prep_stages.write_quality_report(lake, manifest, truth_uri, settings, progress)
+        finish_lifecycle(lake, lifecycle, n_buckets)
+        prep_stages.settle_counts(lake, manifest, lifecycle.purged_rows)
+        manifest.loc[~manifest["committed"], "committed"] = True
+        raw.write_manifest(manifest)
+        _summarise(manifest, inputs, result)
+        if result.files_new and new_rows == 0:
+            raise NothingUsableError(
+                f"none of the {result.files_new} new file(s) had a usable row; see the quarantine in "
+                f"{lake.path(Zone.QUARANTINE)} for each row's reason"
+            )
+        result.report_paths = prep_stages.write_quality_report(
+            lake, manifest, truth_uri, settings, progress, plotter.helper
+        )
     return result
 
 
@@ -163,11 +169,12 @@ def _ingest(
     now: datetime,
     progress: Progress,
     result: PrepResult,
-) -> tuple[int, dict[Source, pd.DataFrame]]:
+) -> tuple[int, SmallTables]:
     """Register every input, stage the new ones, and record them; returns the rows staged and the small tables.
 
-    Reading files are staged by the worker processes. Meanwhile a thread of this process stages the files of the
-    small sources (profiles, bills, weather, prices) and rebuilds their processed tables
+    Reading files are staged by the worker processes, each as soon as it is copied, while the next ones are copied.
+    Once every file is copied, a thread of this process stages the files of the small sources (profiles, bills,
+    weather, prices) and rebuilds their processed tables, the homes table and the lookups
     (:func:`~data_prep.prep_stages.rebuild_small_sources`), which the buckets need next.
 
     Invariants:
@@ -175,38 +182,26 @@ def _ingest(
         rerun ingests them again.
     """
     jobs: list[StageJob] = []
-    for done, (item, copied) in enumerate(zip(inputs, _copy_in(raw, inputs, now), strict=True)):
-        progress("copy", done, len(inputs))
-        if isinstance(item, LakeInput):  # the API's file: recorded where it is, read with the contract as is
-            registration, item_spec = raw.register_in_place(item, manifest, now), SourceSpec()
-        else:
-            registration, item_spec = raw.register(item, manifest, now, copied), item.spec
-        if registration.is_new:
-            row = manifest.index[manifest["sha256"] == registration.sha256][0]
-            seq = int(manifest["ingest_seq"].loc[row])
-            jobs.append(
-                StageJob(
-                    item.source, item.logical_name, item_spec, registration.raw_path, registration.sha256, seq
-                )
-            )
-            result.api_files_new += isinstance(item, LakeInput)
-    progress("copy", len(inputs), len(inputs))
-    result.files_new = len(jobs)
     state = {"lake": lake, "settings": settings, "rules": rules, "now": now}
-    changed = {Source(s) for s in manifest.loc[~manifest["committed"], "source"].unique()}
-    readings = [j for j in jobs if j.source is Source.READINGS]
-    others = [j for j in jobs if j.source is not Source.READINGS]
-    progress("parse", 0, len(jobs))
-    with ThreadPoolExecutor(max_workers=1) as side:
-        small_work = side.submit(_small_sources, lake, manifest.copy(), others, changed, rules)
-        staged = map_in_workers(
-            _stage,
-            readings,
-            prep_workers(lake, settings),
-            state,
-            on_done=lambda done, total: progress("parse", done, len(jobs)),
-        )
-        staged_others, small = small_work.result()
+    with WorkerPool(_stage, prep_workers(lake, settings), state) as readings_pool:
+        for done, (item, copied) in enumerate(zip(inputs, _copy_in(raw, inputs, now), strict=True)):
+            progress("copy", done, len(inputs))
+            job = _register(raw, manifest, item, copied, now)
+            if job is not None:
+                jobs.append(job)
+                result.api_files_new += isinstance(item, LakeInput)
+                if job.source is Source.READINGS:  # parsed while the next files are copied
+                    readings_pool.submit(job)
+        progress("copy", len(inputs), len(inputs))
+        result.files_new = len(jobs)
+        changed = {Source(s) for s in manifest.loc[~manifest["committed"], "source"].unique()}
+        readings = [j for j in jobs if j.source is Source.READINGS]
+        others = [j for j in jobs if j.source is not Source.READINGS]
+        progress("parse", 0, len(jobs))
+        with ThreadPoolExecutor(max_workers=1) as side:
+            small_work = side.submit(_small_sources, lake, manifest.copy(), others, changed, rules)
+            staged = readings_pool.results(on_done=lambda done, total: progress("parse", done, len(jobs)))
+            staged_others, small = small_work.result()
     progress("parse", len(jobs), len(jobs))
     outcomes = dict(zip([j.sha256 for j in readings + others], staged + staged_others, strict=True))
     staged_total = 0
@@ -222,10 +217,32 @@ def _ingest(
     return staged_total, small
 
 
+def _register(
+    raw: RawZone,
+    manifest: pd.DataFrame,
+    item: InputFile | LakeInput,
+    copied: CopiedFile | None,
+    now: datetime,
+) -> StageJob | None:
+    """Record one input in the manifest; the job that stages it when it is new, else ``None``."""
+    if isinstance(item, LakeInput):  # the API's file: recorded where it is, read with the contract as is
+        registration, item_spec = raw.register_in_place(item, manifest, now), SourceSpec()
+    else:
+        registration, item_spec = raw.register(item, manifest, now, copied), item.spec
+    if not registration.is_new:
+        return None
+    row = manifest.index[manifest["sha256"] == registration.sha256][0]
+    seq = int(manifest["ingest_seq"].loc[row])
+    return StageJob(
+        item.source, item.logical_name, item_spec, registration.raw_path, registration.sha256, seq
+    )
+
+
 def _small_sources(
     lake: Lake, manifest: pd.DataFrame, jobs: list[StageJob], changed: set[Source], rules: RuleSet
-) -> tuple[list[tuple[int, int, pa.Table]], dict[Source, pd.DataFrame]]:
-    """Stage the small sources' new files, then rebuild the processed table of each changed small source."""
+) -> tuple[list[tuple[int, int, pa.Table]], SmallTables]:
+    """Stage the small sources' new files, then rebuild the processed table of each changed small source and derive
+    what the buckets read from them (the homes table, the weather and price lookups)."""
     from data_prep import prep_stages
     from data_prep.small_sources import parse_small_file
 

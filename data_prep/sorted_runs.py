@@ -6,8 +6,14 @@ hashing and multi-key sorts, which dominated a bucket's build time.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def run_starts(values: np.ndarray) -> np.ndarray | None:
@@ -38,6 +44,106 @@ def run_codes(column: pd.Series, sort: bool = False) -> tuple[np.ndarray, np.nda
         return np.repeat(codes, np.diff(np.append(heads, len(values)))), np.asarray(run_values, dtype=object)
     codes, uniques = pd.factorize(column, sort=sort)
     return codes, np.asarray(uniques, dtype=object)
+
+
+@dataclass(frozen=True)
+class Coded:
+    """A text column as integer codes into its distinct values: the form a bucket's text columns are made in.
+
+    Building the object column, or the Arrow column, from the codes costs a lookup per row; finding the codes
+    again from the object column costs a string comparison or a hash per row.
+
+    Attributes:
+        codes: per row, an index into ``values``; -1 where the row has no value.
+        values: the distinct values (an object array of str; none of them missing).
+    """
+
+    codes: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, codes: np.ndarray, values: np.ndarray) -> Coded:
+        """The column of ``codes`` into ``values``, which may hold missing values (None, NaN): their rows get -1."""
+        missing = pd.isna(values)
+        if not missing.any():
+            return cls(codes, values)
+        kept = np.flatnonzero(~missing)
+        new_code = np.full(len(values) + 1, -1)  # the last one keeps -1 at -1
+        new_code[kept] = np.arange(len(kept))
+        return cls(new_code[codes], values[kept])
+
+    @classmethod
+    def column(cls, frame: pd.DataFrame, name: str, coded: Mapping[str, Coded] | None = None) -> Coded:
+        """``coded[name]`` when there, else the codes of ``frame[name]`` (:func:`run_codes`)."""
+        if coded is not None and name in coded:
+            return coded[name]
+        return cls(*run_codes(frame[name]))
+
+    def ascending(self) -> Coded:
+        """The same column with its values in ascending order (the order ``run_codes(sort=True)`` gives)."""
+        order = np.argsort(self.values, kind="stable")
+        rank = np.empty(len(order) + 1, dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        rank[-1] = -1
+        return Coded(rank[self.codes], self.values[order])
+
+    def objects(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The column (or its ``rows``) as an object array, None where missing."""
+        lookup = np.append(self.values, np.array([None], dtype=object))  # code -1: the last one
+        return lookup[self.codes if rows is None else self.codes[rows]]
+
+    def arrow(self, arrow_type: pa.DataType) -> pa.Array:
+        """The column as an Arrow array, null where missing; equals ``pa.array(self.objects(), arrow_type)``."""
+        codes = self.codes
+        new_run = np.ones(len(codes), dtype=bool)
+        np.not_equal(codes[1:], codes[:-1], out=new_run[1:])
+        return runs_to_arrow(np.flatnonzero(new_run), self.objects, len(codes), arrow_type)
+
+
+def frame_columns(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """``columns`` with each :class:`Coded` one as an object array: the columns of a pandas frame."""
+    return {name: c.objects() if isinstance(c, Coded) else c for name, c in columns.items()}
+
+
+def runs_to_arrow(
+    heads: np.ndarray, values_at: Callable[[np.ndarray], np.ndarray], n_rows: int, arrow_type: pa.DataType
+) -> pa.Array:
+    """An Arrow column of ``n_rows`` made of runs of equal values, converting one value per run.
+
+    Args:
+        heads: the first row of each run, ascending, starting at 0 (when there are rows).
+        values_at: the values of the given rows (an object array; None or NaN is null).
+        n_rows: the length of the column.
+        arrow_type: the column's type.
+    """
+    if n_rows == 0:
+        return pa.array([], type=arrow_type)
+    run_ends = pa.array(np.append(heads[1:], n_rows), type=pa.int64())
+    values = pa.array(values_at(heads), type=arrow_type, from_pandas=True)
+    return pc.run_end_decode(pa.RunEndEncodedArray.from_arrays(run_ends, values))
+
+
+def arrow_table(frame: pd.DataFrame, schema: pa.Schema, coded: Mapping[str, Coded] | None = None) -> pa.Table:
+    """``pa.Table.from_pandas`` of ``frame``'s columns in ``schema``, pandas metadata included.
+
+    A text column is converted run by run (a home's id, its flags and its files repeat over long runs of rows)
+    instead of row by row, from its codes when ``coded`` has them. An empty frame gives the same schema.
+    """
+    columns = [f.name for f in schema]
+    empty = pa.Table.from_pandas(frame.iloc[:0][columns], schema=schema, preserve_index=False)
+    arrays = [arrow_column(frame[f.name], f.type, (coded or {}).get(f.name)) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=empty.schema)
+
+
+def arrow_column(column: pd.Series, arrow_type: pa.DataType, coded: Coded | None = None) -> pa.Array:
+    """``column`` as an Arrow array of ``arrow_type`` (see :func:`arrow_table`)."""
+    if coded is not None:
+        return coded.arrow(arrow_type)
+    values = column.to_numpy() if column.dtype == object else None
+    heads = run_starts(values) if values is not None and len(values) else None
+    if values is None or heads is None:
+        return pa.array(column, type=arrow_type, from_pandas=True)
+    return runs_to_arrow(heads, values.take, len(values), arrow_type)
 
 
 def combined_key(major: np.ndarray, minor: np.ndarray) -> np.ndarray | None:

@@ -77,7 +77,13 @@ def parse_readings_file(
     Invariants:
         Every row of the file is counted once: ``rows_in == rows_staged + quarantine.num_rows``.
     """
-    writer = BucketWriter(lake, staged_dir(lake, "readings", context.sha256), STAGED_READINGS, n_buckets)
+    constants = {
+        "source_file": context.source_file,
+        "ingest_seq": context.ingest_seq,
+        "is_mean_kw": spec.is_power,
+    }
+    folder = staged_dir(lake, "readings", context.sha256)
+    writer = BucketWriter(lake, folder, STAGED_READINGS, n_buckets, constants)
     log = QuarantineLog("readings", context.source_file)
     rows_in = rows_staged = 0
     repeated: set[tuple[Any, Any]] = set()  # DST's repeated hour, per home, across the file's batches
@@ -120,7 +126,7 @@ def _parse_batch(
 ) -> tuple[pa.Table, np.ndarray, int]:
     """The batch's valid rows grouped by bucket, their buckets, and how many records the batch held (a wide row
     holds one per key column)."""
-    no_rows = STAGED_READINGS.empty_table(), np.empty(0, np.int64), batch.table.num_rows
+    no_rows = pa.table({}), np.empty(0, np.int64), batch.table.num_rows
     try:
         canon = apply_spec(batch.table, spec)
     except SpecError as err:
@@ -131,35 +137,31 @@ def _parse_batch(
     if missing:
         _quarantine_all(batch, log, f"required columns absent: {missing}")
         return no_rows
-    reasons, details, parsed = row_checks(table, spec, rules, now, repeated)
-    failed = pd.notna(reasons)
+    verdicts, parsed, homes = _judge(table, spec, rules, now, repeated)
+    failed = verdicts.failed
     bad = np.flatnonzero(failed)
     if len(bad):
         source_rows = canon.row[bad]
         log.add(
-            reasons[bad],
+            verdicts.reasons[bad],
             lines[bad],
             row_records(batch.table, source_rows),
-            details[bad],
+            verdicts.details[bad],
             table[HOME_ID].take(pa.array(bad)).to_pylist(),
             parsed[TS].take(pa.array(bad)),
         )
-    home_ids = table[HOME_ID].cast(pa.string())
-    rows, buckets = bucket_order(home_ids, np.flatnonzero(~failed), n_buckets)
-    n, take = len(rows), pa.array(rows)
+    rows, buckets = bucket_order(homes, np.flatnonzero(~failed), n_buckets)
+    take = pa.array(rows)
+    # The columns constant over the file are the writer's (``parse_readings_file``).
     staged = pa.table(
         {
-            HOME_ID: home_ids.take(take),
+            HOME_ID: homes.take(take),
             TS: parsed[TS].take(take),
             KWH: pa.array(parsed[KWH][rows]),
             PV_KWH: pa.array(parsed[PV_KWH][rows]),
             EXPORT_KWH: pa.array(parsed[EXPORT_KWH][rows]),
-            "source_file": pa.repeat(pa.scalar(context.source_file, pa.string()), n),
             "line": pa.array(lines[rows], pa.int64()),
-            "ingest_seq": pa.array(np.full(n, context.ingest_seq, dtype=np.int64)),
-            "is_mean_kw": pa.array(np.full(n, spec.is_power)),
-        },
-        schema=STAGED_READINGS,
+        }
     )
     return staged, buckets, table.num_rows
 
@@ -211,6 +213,26 @@ def row_checks(
         A row's outcome depends on its own values only, except for a naive time that DST repeats, which is resolved
         by its order within its home (``to_utc``). Readings sent to the service's API are judged by this function too.
     """
+    verdicts, parsed, _ = _judge(table, spec, rules, now, repeated)
+    return CheckedRows(verdicts.reasons, verdicts.details, parsed)
+
+
+class _Judged(NamedTuple):
+    """What :func:`row_checks` finds, as :func:`_parse_batch` uses it: the verdicts, the parsed values, and the
+    home ids, dictionary-encoded (null where absent)."""
+
+    verdicts: RowVerdicts
+    parsed: dict[str, Any]
+    homes: pa.DictionaryArray
+
+
+def _judge(
+    table: pa.Table,
+    spec: SourceSpec,
+    rules: ReadingRules,
+    now: datetime,
+    repeated: set[tuple[Any, Any]] | None,
+) -> _Judged:
     n = table.num_rows
     verdicts = RowVerdicts.passing(n)
     # Each distinct home is judged once; a null home's code is -1, which picks the appended last entry.
@@ -247,7 +269,7 @@ def row_checks(
     with np.errstate(invalid="ignore"):
         future = np.asarray(ts > horizon)
     verdicts.fail(future, Reason.FUTURE_TIMESTAMP, f"interval starts after {horizon.isoformat()}")
-    return CheckedRows(verdicts.reasons, verdicts.details, parsed)
+    return _Judged(verdicts, parsed, encoded)
 
 
 def _quarantine_all(batch: RowBatch, log: QuarantineLog, detail: str) -> None:

@@ -1,14 +1,25 @@
 """Staging: the rows of one input file that passed row validation, split by home bucket, and its quarantine.
 
-Staged rows live at ``processed/_parsed/<source>/<sha16>/bucket=NN.parquet``. A file's staged parts are
-written under temporary names and moved into place together at the end, so a crash leaves none or all of them.
+A readings file's staged rows live at ``processed/_parsed/readings/<sha16>/bucket=NNN.arrows``, one Arrow IPC stream
+per bucket of homes, read whenever the bucket is rebuilt. IPC costs next to nothing to write and read, where
+Parquet's encoding and decoding cost several times more; the price is room: uncompressed, the parts take about ten
+times the bytes of Parquet's (some 44 bytes a row). In a part, text is stored as a dictionary of the part's own
+values (a few homes), and a column that is constant over the file (``source_file``, ``ingest_seq``, ``is_mean_kw``)
+is stored once, in the schema's metadata, next to the full schema of the staged rows. Parts that a previous release wrote as
+``bucket=NNN.parquet`` (every column in rows) are read as well, so an existing lake needs no rebuild. A small
+source's staged rows are one ``part.parquet`` per file (:mod:`data_prep.small_sources`).
+
+A file's staged parts are written under temporary names and moved into place together at the end, so a crash leaves
+none or all of them.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import posixpath
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,10 +27,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from contracts.schemas import QUARANTINE
+from contracts.schemas import HOME_ID, QUARANTINE
 from contracts.storage import Lake, Zone, home_buckets
+
+# An Arrow IPC stream: unlike an IPC file, a stream takes a new dictionary for each batch.
+STAGED_SUFFIX = ".arrows"
+_PARQUET_SUFFIX = ".parquet"  # staged parts written by earlier releases
+_SCHEMA_KEY = b"eliq.staged_schema"
+_CONSTANTS_KEY = b"eliq.staged_constants"
 
 
 def staged_dir(lake: Lake, source: str, sha: str) -> str:
@@ -29,24 +45,116 @@ def staged_dir(lake: Lake, source: str, sha: str) -> str:
 def staged_buckets(lake: Lake, source: str, shas: Iterable[str] | None = None) -> set[int]:
     """The buckets the staged parts of the files ``shas`` (of every staged file when ``None``) hold rows of."""
     if shas is None:
-        paths = lake.glob(
-            posixpath.join(lake.path(Zone.PROCESSED, "_parsed", source), "*", "bucket=*.parquet")
-        )
+        paths = lake.glob(posixpath.join(lake.path(Zone.PROCESSED, "_parsed", source), "*", "bucket=*"))
     else:
-        paths = [p for sha in shas for p in lake.glob(f"{staged_dir(lake, source, sha)}/bucket=*.parquet")]
-    return {int(posixpath.basename(p).split("=")[1].split(".")[0]) for p in paths}
+        paths = [p for sha in shas for p in lake.glob(f"{staged_dir(lake, source, sha)}/bucket=*")]
+    return {_bucket_of(p) for p in paths}
+
+
+def _bucket_of(path: str) -> int:
+    return int(posixpath.basename(path).split("=")[1].split(".")[0])
 
 
 def read_staged_bucket(lake: Lake, source: str, shas: Iterable[str], bucket: int) -> pd.DataFrame:
-    """The staged rows of ``bucket`` from the files ``shas``, in that order; an empty frame when none has any."""
+    """The staged rows of ``bucket`` from the files ``shas``, in that order; an empty frame when none has any.
+
+    Invariants:
+        The frame is the one pandas makes of the staged rows in their full schema (``BucketWriter.schema``): the
+        same columns, dtypes and values, whichever format each part is in.
+    """
     parts = []
     for sha in shas:
-        path = posixpath.join(staged_dir(lake, source, sha), f"bucket={bucket:03d}.parquet")
-        if lake.exists(path):
-            parts.append(lake.read_table(path))
+        folder = staged_dir(lake, source, sha)
+        for suffix in (STAGED_SUFFIX, _PARQUET_SUFFIX):
+            path = posixpath.join(folder, f"bucket={bucket:03d}{suffix}")
+            if lake.exists(path):
+                parts.append(_read_part(lake, path))
+                break
     if not parts:
         return pd.DataFrame()
-    return pa.concat_tables(parts).to_pandas()
+    columns = {f.name: _pandas_column(parts, f) for f in parts[0].schema}
+    return pd.DataFrame(columns, copy=False)  # a block per column: no copy into 2-D blocks, which costs more
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A staged part as stored: the columns kept in rows, the constant ones, and the full schema of its rows."""
+
+    rows: pa.Table
+    constants: Mapping[str, Any]
+    schema: pa.Schema
+
+    def fill(self, column: pa.Field, out: np.ndarray) -> None:
+        """Write the column's values into ``out`` as pandas holds them (text as ``str`` objects, times as UTC
+        ``datetime64``)."""
+        if column.name in self.constants:
+            out.fill(self.constants[column.name])  # one object for a text (np.full would make one per row)
+            return
+        start = 0
+        for chunk in self.rows[column.name].chunks:
+            end = start + len(chunk)
+            if pa.types.is_dictionary(chunk.type):  # each distinct text is one object, which its rows share
+                np.take(
+                    chunk.dictionary.to_numpy(zero_copy_only=False),
+                    chunk.indices.to_numpy(),
+                    out=out[start:end],
+                )
+            else:
+                out[start:end] = chunk.to_numpy(zero_copy_only=False)
+            start = end
+
+
+def _read_part(lake: Lake, path: str) -> _Part:
+    if path.endswith(_PARQUET_SUFFIX):
+        table = lake.read_table(path)
+        return _Part(table, {}, table.schema)
+    rows = read_stream(lake, path)
+    metadata = rows.schema.metadata
+    schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(metadata[_SCHEMA_KEY])))
+    return _Part(rows, json.loads(metadata[_CONSTANTS_KEY]), schema)
+
+
+def _pandas_column(parts: list[_Part], column: pa.Field) -> Any:
+    """The column of every part, one after the other, as pandas holds it."""
+    timestamp = pa.types.is_timestamp(column.type)
+    dtype = (
+        np.dtype(f"datetime64[{column.type.unit}]") if timestamp else np.dtype(column.type.to_pandas_dtype())
+    )
+    values = _empty(sum(p.rows.num_rows for p in parts), dtype)
+    start = 0
+    for part in parts:
+        part.fill(column, values[start : start + part.rows.num_rows])
+        start += part.rows.num_rows
+    if timestamp and column.type.tz is not None:
+        dtype = pd.DatetimeTZDtype(column.type.unit, column.type.tz)
+        return pd.DatetimeIndex(values.view(np.int64), dtype=dtype)  # the integers are UTC instants
+    return values
+
+
+def _empty(n: int, dtype: np.dtype) -> np.ndarray:
+    """A new writable array; but for objects, in memory of Arrow's pool, which keeps memory that was freed: new
+    memory from the system would cost a page fault every 4 KiB, about as much as filling it."""
+    if dtype.hasobject:
+        return np.empty(n, dtype=dtype)
+    return np.frombuffer(pa.allocate_buffer(n * dtype.itemsize), dtype=dtype)
+
+
+def read_stream(lake: Lake, path: str) -> pa.Table:
+    """An Arrow IPC stream file as it is stored.
+
+    The file is read into memory of Arrow's pool, which keeps memory freed for the next part: a new ``bytes`` per
+    part would be new memory each time, and the page faults of touching it cost more than the rest of the reading.
+    """
+    buffer = pa.allocate_buffer(lake.fs.size(path))
+    view = memoryview(buffer).cast("B")
+    with lake.fs.open(path, "rb") as handle:
+        filled = 0
+        while filled < len(view):
+            count = handle.readinto(view[filled:])
+            if not count:
+                raise OSError(f"{path}: file ended after {filled} of {len(view)} bytes")
+            filled += count
+    return pa.ipc.open_stream(buffer).read_all()
 
 
 def quarantine_path(lake: Lake, source: str, sha: str) -> str:
@@ -55,34 +163,46 @@ def quarantine_path(lake: Lake, source: str, sha: str) -> str:
 
 @dataclass
 class BucketWriter:
-    """Streams rows into one Parquet file per bucket, committed together by :meth:`commit`."""
+    """Streams rows into one staged part per bucket, committed together by :meth:`commit`.
+
+    Attributes:
+        schema: the full schema of the staged rows.
+        constants: the value of each column that is constant over the file (JSON values): stored once per part,
+            not in rows.
+    """
 
     lake: Lake
     target_dir: str
     schema: pa.Schema
     n_buckets: int
+    constants: Mapping[str, Any] = field(default_factory=dict)
     _writers: dict[int, tuple[str, Any, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._stored = _stored_schema(self.schema, self.constants)
 
     def write(self, table: pa.Table, buckets: np.ndarray) -> None:
         """Append rows to their buckets' parts.
 
         Args:
-            table: the rows, those of a bucket next to each other (as :func:`bucket_order` orders them).
+            table: the rows' columns other than the constant ones, text as text or dictionaries; the rows of a
+                bucket next to each other (as :func:`bucket_order` orders them).
             buckets: the bucket of each row.
         """
         if len(buckets) == 0:
             return
         starts = np.flatnonzero(np.diff(buckets, prepend=-1))
         for start, end in zip(starts, [*starts[1:], len(buckets)], strict=True):
-            self._writer(int(buckets[start])).write_table(table.slice(start, end - start))
+            part = table.slice(start, end - start)
+            columns = [_as_stored(part[f.name], f.type) for f in self._stored]
+            self._writer(int(buckets[start])).write_table(pa.Table.from_arrays(columns, schema=self._stored))
 
     def _writer(self, bucket: int) -> Any:
         if bucket not in self._writers:
-            tmp = self.lake.path("_tmp", f"{uuid.uuid4().hex}.parquet")
+            tmp = self.lake.path("_tmp", f"{uuid.uuid4().hex}{STAGED_SUFFIX}")
             self.lake.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)
             handle = self.lake.fs.open(tmp, "wb")
-            writer = pq.ParquetWriter(handle, self.schema, **staged_parquet_options(self.schema))
-            self._writers[bucket] = (tmp, handle, writer)
+            self._writers[bucket] = (tmp, handle, pa.ipc.new_stream(handle, self._stored))
         return self._writers[bucket][2]
 
     def commit(self) -> list[int]:
@@ -91,7 +211,7 @@ class BucketWriter:
         for bucket, (tmp, handle, writer) in sorted(self._writers.items()):
             writer.close()
             handle.close()
-            final = posixpath.join(self.target_dir, f"bucket={bucket:03d}.parquet")
+            final = posixpath.join(self.target_dir, f"bucket={bucket:03d}{STAGED_SUFFIX}")
             self.lake.fs.makedirs(self.target_dir, exist_ok=True)
             self.lake.fs.mv(tmp, final)
         return sorted(self._writers)
@@ -103,16 +223,94 @@ class BucketWriter:
             self.lake.rm([tmp])
 
 
+def _stored_schema(schema: pa.Schema, constants: Mapping[str, Any]) -> pa.Schema:
+    """The schema of a staged part: ``schema`` less the constant columns, text as dictionaries; the full schema and
+    the constants in the metadata."""
+    unknown = set(constants) - set(schema.names)
+    if unknown:
+        raise ValueError(f"constant columns {sorted(unknown)} are not in the schema")
+    fields = [
+        pa.field(f.name, pa.dictionary(pa.int32(), f.type), f.nullable) if pa.types.is_string(f.type) else f
+        for f in schema
+        if f.name not in constants
+    ]
+    metadata = {
+        _SCHEMA_KEY: base64.b64encode(schema.serialize().to_pybytes()),
+        _CONSTANTS_KEY: json.dumps(dict(constants)).encode(),
+    }
+    return pa.schema(fields, metadata=metadata)
+
+
+def _as_stored(column: pa.ChunkedArray, stored: pa.DataType) -> pa.ChunkedArray:
+    """A column in its stored type: a dictionary of only the values its rows use, each chunk its own."""
+    if not pa.types.is_dictionary(stored):
+        return column.cast(stored)
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    return pa.chunked_array([_used_entries(c.cast(stored)) for c in column.chunks], stored)
+
+
+def _used_entries(chunk: pa.DictionaryArray) -> pa.DictionaryArray:
+    used = pc.drop_null(pc.unique(chunk.indices))
+    if len(used) == len(chunk.dictionary):
+        return chunk
+    renumber = np.zeros(len(chunk.dictionary), dtype=np.int32)
+    renumber[used.to_numpy()] = np.arange(len(used), dtype=np.int32)
+    return pa.DictionaryArray.from_arrays(
+        pc.take(pa.array(renumber), chunk.indices), chunk.dictionary.take(used)
+    )
+
+
+def staged_stream_parts(lake: Lake, buckets: Collection[int]) -> list[str]:
+    """The staged parts of ``buckets`` that are Arrow IPC streams, of every source (a purge lists the Parquet ones
+    with the other tables)."""
+    pattern = posixpath.join(lake.path(Zone.PROCESSED, "_parsed"), "*", "*", f"bucket=*{STAGED_SUFFIX}")
+    return [p for p in lake.glob(pattern) if _bucket_of(p) in buckets]
+
+
+def staged_part_home_counts(lake: Lake, path: str, homes: Collection[str]) -> tuple[dict[str, int], int]:
+    """The rows of each of ``homes`` a staged stream part holds (only homes it holds), and all its rows."""
+    table = read_stream(lake, path)
+    ids = table[HOME_ID].cast(pa.string())
+    counts = pc.value_counts(ids.filter(_of_homes(ids, homes)))
+    return {str(c["values"]): int(c["counts"]) for c in counts.to_pylist()}, table.num_rows
+
+
+def drop_staged_part_homes(lake: Lake, path: str, homes: Collection[str]) -> int:
+    """Rewrite a staged stream part without the rows of ``homes``, atomically; returns the rows dropped (0: the part
+    is left as it is)."""
+    if not lake.exists(path):
+        return 0
+    table = read_stream(lake, path)
+    mask = _of_homes(table[HOME_ID].cast(pa.string()), homes)
+    dropped = int(pc.sum(mask).as_py() or 0)
+    if dropped:
+        with lake.atomic_open(path) as handle, pa.ipc.new_stream(handle, table.schema) as writer:
+            writer.write_table(table.filter(pc.invert(mask)))
+    return dropped
+
+
+def _of_homes(ids: pa.ChunkedArray, homes: Collection[str]) -> pa.ChunkedArray:
+    return pc.fill_null(pc.is_in(ids, value_set=pa.array(sorted(homes), pa.string())), False)
+
+
 def bucket_order(
-    home_ids: pa.ChunkedArray, rows: np.ndarray, n_buckets: int
+    homes: pa.DictionaryArray, rows: np.ndarray, n_buckets: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The given rows, each with a home id, grouped by bucket and in their order within a bucket; and their buckets.
 
     Ordering row numbers rather than a table lets the caller take each column once and build its constant columns
     at the right length.
+
+    Args:
+        homes: every row's home id, dictionary-encoded (each distinct home is hashed once).
+        rows: the rows to order, each with a home id (a row without one would take the first home's bucket).
+        n_buckets: the number of buckets.
     """
-    buckets = pc.fill_null(home_buckets(home_ids, n_buckets), -1).to_numpy(zero_copy_only=False)[rows]
-    order = np.argsort(buckets, kind="stable")
+    per_home = home_buckets(homes.dictionary, n_buckets).to_numpy(zero_copy_only=False)
+    codes = pc.fill_null(homes.indices, 0).to_numpy(zero_copy_only=False)
+    buckets = per_home.astype(np.int64)[codes[rows]]
+    order = np.argsort(buckets, kind="stable")  # a home's rows are mostly together: few runs to merge
     return rows[order], buckets[order]
 
 

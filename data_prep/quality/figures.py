@@ -20,8 +20,22 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 _DPI = 100
+_PNG_LEVEL = 3  # zlib level of the PNGs: 2 % larger than at the default level 6, encoded in 80 % of its time
 _PAD_PT = 5.0  # blank space at the figure's edges and between neighbouring axes [pt]
 _TEXT_HEIGHT = 1.05  # height of a line of text over its font size, as Matplotlib lays it out
+
+
+def preload() -> None:
+    """Import what drawing needs (about 0.35 s of CPU), so that a helper process is ready to draw at once."""
+    import importlib
+
+    for module in (
+        "matplotlib.figure",
+        "matplotlib.backends.backend_agg",
+        "matplotlib.dates",
+        "PIL.PngImagePlugin",
+    ):
+        importlib.import_module(module)
 
 
 def new_figure(
@@ -40,16 +54,20 @@ def png_bytes(fig: Figure) -> bytes:
     """The figure, drawn once, as PNG.
 
     ``savefig`` would draw a constrained-layout figure twice (once to lay it out, once to render); one
-    ``canvas.draw`` does both, and the pixels are the same.
+    ``canvas.draw`` does both, and the pixels are the same. The PNG holds RGB without the alpha channel, at
+    zlib level 3: it encodes in 60 % of the time of Matplotlib's RGBA at level 6, and is 8 % smaller.
+
+    Invariants: the figure is opaque (Matplotlib's default white face), so dropping alpha loses nothing.
     """
-    from matplotlib.image import imsave
+    from PIL import Image
 
     canvas = cast("FigureCanvasAgg", fig.canvas)
     canvas.draw()
+    rgba = canvas.buffer_rgba()
+    image = Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "RGBA", 0, 1).convert("RGB")
     buffer = io.BytesIO()
-    # No software/date metadata: the same figures give the same bytes. (None drops a key; the stubs want str.)
-    metadata: Any = {"Software": None}
-    imsave(buffer, canvas.buffer_rgba(), format="png", dpi=fig.dpi, metadata=metadata)
+    # No metadata: the same figures give the same bytes.
+    image.save(buffer, format="png", dpi=(fig.dpi, fig.dpi), compress_level=_PNG_LEVEL)
     return buffer.getvalue()
 
 

@@ -9,14 +9,14 @@ counts, never averaged, so the combined result equals the result on the concaten
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from contracts.schemas import HOME_ID, INTERVAL_MIN, KWH, TS, Anomaly, QualityFlag, Reason
-from data_prep.sorted_runs import run_codes, stable_order
+from data_prep.sorted_runs import Coded, stable_order
 
 ANOMALY_TYPES: tuple[str, ...] = tuple(a.value for a in Anomaly)
 QUARANTINE_REASONS: tuple[str, ...] = tuple(r.value for r in Reason)
@@ -59,12 +59,14 @@ HOME_METRIC_COLUMNS: tuple[str, ...] = (
 )
 
 
-def home_quality_metrics(processed: pd.DataFrame) -> pd.DataFrame:
+def home_quality_metrics(processed: pd.DataFrame, coded: Mapping[str, Coded] | None = None) -> pd.DataFrame:
     """Per-home quality figures of processed readings (one bucket of homes, or all of them).
 
     Args:
         processed: processed readings: ``home_id``, ``ts``, ``kwh`` [kWh], ``kwh_raw`` [kWh],
             ``interval_min``, ``quality_flag``, ``anomaly``, ``imputation_strategy``.
+        coded: text columns of ``processed`` as codes (:attr:`data_prep.processed_zone.BucketResult.coded`),
+            read instead of the strings.
 
     Returns:
         One row per home, sorted by ``home_id``: ``interval_min`` [min]; ``span_start`` / ``span_end``, the
@@ -77,43 +79,58 @@ def home_quality_metrics(processed: pd.DataFrame) -> pd.DataFrame:
     Invariants:
         Counts only: the output of several buckets combines exactly with :func:`combine_home_metrics`.
     """
-    home, home_ids = run_codes(processed[HOME_ID], sort=True)
+    home_coded = Coded.column(processed, HOME_ID, coded).ascending()
+    home, home_ids = home_coded.codes, home_coded.values
+    text = {c: Coded.column(processed, c, coded) for c in ("quality_flag", "anomaly", "imputation_strategy")}
     frame = processed
     if (home < 0).any():  # like groupby, leave out rows without a home
-        frame, home = processed.iloc[np.flatnonzero(home >= 0)], home[home >= 0]
-    flag_is = _equals(frame["quality_flag"])
-    anomaly, anomaly_types = run_codes(frame["anomaly"])
+        rows = np.flatnonzero(home >= 0)
+        frame, home = processed.iloc[rows], home[rows]
+        text = {c: Coded(t.codes[rows], t.values) for c, t in text.items()}
+    flag = text["quality_flag"]
+    anomaly, anomaly_types = text["anomaly"].codes, text["anomaly"].values
     has_value = frame[KWH].notna().to_numpy()
-    filled = flag_is(QualityFlag.IMPUTED.value) | frame["imputation_strategy"].notna().to_numpy()
+    filled = _equals(flag, QualityFlag.IMPUTED.value) | (text["imputation_strategy"].codes >= 0)
     indicators = {
-        "n_observed": flag_is(QualityFlag.OK.value) & frame["kwh_raw"].notna().to_numpy(),
+        "n_observed": _equals(flag, QualityFlag.OK.value) & frame["kwh_raw"].notna().to_numpy(),
         "n_imputed": has_value & filled,
         "n_missing": ~has_value,
-        "n_anomaly": anomaly >= 0,
     }
     n_homes = len(home_ids)
-    sums = {"n_slots": np.bincount(home, minlength=n_homes)}
-    sums |= {c: np.bincount(home[hit], minlength=n_homes) for c, hit in indicators.items()}
-    per_type = np.bincount(
-        home * (len(anomaly_types) + 1) + anomaly + 1, minlength=n_homes * (len(anomaly_types) + 1)
+    per_type, per_indicator = _count_per_home(
+        home, n_homes, anomaly, len(anomaly_types), list(indicators.values())
     )
-    per_type = per_type.reshape(n_homes, len(anomaly_types) + 1)[:, 1:]
+    sums = {"n_slots": per_type.sum(axis=1), "n_anomaly": per_type[:, 1:].sum(axis=1)}
+    sums |= {c: per_indicator[:, k] for k, c in enumerate(indicators)}
     for kind in ANOMALY_TYPES:
-        same = np.flatnonzero(anomaly_types == kind)
+        same = np.flatnonzero(anomaly_types == kind) + 1
         sums[anomaly_column(kind)] = per_type[:, same].sum(axis=1)
     spans = _home_spans(frame, home)
     counts = pd.DataFrame({c: np.asarray(sums[c], dtype=np.int64) for c in HOME_COUNT_COLUMNS})
     return _with_home_ratios(pd.concat([pd.DataFrame({HOME_ID: home_ids}), spans, counts], axis=1))
 
 
-def _equals(column: pd.Series) -> Callable[[str], np.ndarray]:
-    """A test of ``column == value`` per row (False where missing), from one factorization of the column."""
-    codes, values = run_codes(column)
+def _count_per_home(
+    home: np.ndarray, n_homes: int, anomaly: np.ndarray, n_types: int, indicators: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows per home and anomaly type (column 0: none), and rows per home where each of ``indicators`` holds.
 
-    def equals(value: str) -> np.ndarray:
-        return np.append(values == value, False)[codes]
+    One count over a key of (home, anomaly, indicator bits) instead of one per figure: a count costs a pass over
+    the rows, building the key a fraction of that.
+    """
+    n_bits = 1 << len(indicators)
+    key = (home * (n_types + 1) + (anomaly + 1)) * n_bits
+    for bit, hit in enumerate(indicators):
+        key += hit.astype(np.int64) << bit
+    cells = np.bincount(key, minlength=n_homes * (n_types + 1) * n_bits).reshape(n_homes, n_types + 1, n_bits)
+    per_bits = cells.sum(axis=1)
+    has_bit = (np.arange(n_bits)[:, None] >> np.arange(len(indicators))) & 1  # (bit pattern, indicator)
+    return cells.sum(axis=2), per_bits @ has_bit
 
-    return equals
+
+def _equals(column: Coded, value: str) -> np.ndarray:
+    """Per row, whether ``column`` is ``value`` (False where missing)."""
+    return np.append(column.values == value, False)[column.codes]
 
 
 def _home_spans(frame: pd.DataFrame, home: np.ndarray) -> pd.DataFrame:

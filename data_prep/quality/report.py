@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from concurrent.futures import BrokenExecutor, Executor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,6 +77,7 @@ def render_quality_report(
     *,
     selection: pd.DataFrame | None = None,
     title: str = "eliq data-quality report",
+    helper: Executor | None = None,
 ) -> dict[str, bytes]:
     """Render the quality report of one run.
 
@@ -92,13 +94,21 @@ def render_quality_report(
         sample_series: processed readings of 1–3 homes over about two weeks, to show what the flags look like.
         selection: the selector's choice per home and gap class (``home_id``, ``gap_class``, ``strategy``).
         title: the report's heading.
+        helper: an executor that draws the plots, e.g. a process that has imported Matplotlib already
+            (:func:`data_prep.quality_run.start_plot_helper`); None draws them here.
 
     Returns:
         File name → bytes: ``report.html`` (self-contained, plots embedded as base64 PNG), ``report.md``
         (links ``plots/*.png``), ``plots/<name>.png`` and ``metrics.json``.
     """
     images = _render_plots(
-        home_metrics, quarantine_summary, imputation_scores, detection_eval, imputation_eval, sample_series
+        home_metrics,
+        quarantine_summary,
+        imputation_scores,
+        detection_eval,
+        imputation_eval,
+        sample_series,
+        helper,
     )
     mae = plots.weighted_mae(imputation_scores) if not imputation_scores.empty else imputation_scores
     sections = [
@@ -137,22 +147,36 @@ def _render_plots(
     detection_eval: DetectionEvaluation | None,
     imputation_eval: pd.DataFrame | None,
     sample_series: pd.DataFrame | None,
+    helper: Executor | None = None,
 ) -> dict[str, bytes]:
-    jobs: dict[str, Callable[[], bytes | None]] = {
-        "completeness.png": lambda: plots.plot_completeness(home_metrics),
-        "quarantine_reasons.png": lambda: plots.plot_quarantine_reasons(quarantine_summary),
-        "anomalies.png": lambda: plots.plot_anomalies(home_metrics),
-        "imputation_mae.png": lambda: plots.plot_imputation_mae(imputation_scores),
+    """Every plot that has something to draw, as PNG, in report order; drawn by ``helper`` if there is one."""
+    jobs: dict[str, tuple[Callable[..., bytes | None], tuple[Any, ...]]] = {
+        "completeness.png": (plots.plot_completeness, (home_metrics,)),
+        "quarantine_reasons.png": (plots.plot_quarantine_reasons, (quarantine_summary,)),
+        "anomalies.png": (plots.plot_anomalies, (home_metrics,)),
+        "imputation_mae.png": (plots.plot_imputation_mae, (imputation_scores,)),
     }
     if detection_eval is not None:
-        by_type, by_code = detection_eval.by_fault_type, detection_eval.by_code
-        jobs["detection.png"] = lambda: plots.plot_detection(by_type, by_code)
+        jobs["detection.png"] = (plots.plot_detection, (detection_eval.by_fault_type, detection_eval.by_code))
     if imputation_eval is not None:
-        jobs["imputation_truth.png"] = lambda: plots.plot_imputation_error(imputation_eval)
+        jobs["imputation_truth.png"] = (plots.plot_imputation_error, (imputation_eval,))
     if sample_series is not None:
-        jobs["sample_series.png"] = lambda: plots.plot_sample_series(sample_series)
-    rendered = {name: job() for name, job in jobs.items()}
+        jobs["sample_series.png"] = (plots.plot_sample_series, (sample_series,))
+    rendered = _run_jobs(jobs, helper)
     return {name: png for name, png in rendered.items() if png is not None}
+
+
+def _run_jobs(
+    jobs: dict[str, tuple[Callable[..., bytes | None], tuple[Any, ...]]], helper: Executor | None
+) -> dict[str, bytes | None]:
+    """Each job's result, run by ``helper``, or here when there is none or it has broken down."""
+    if helper is not None:
+        try:
+            futures = {name: helper.submit(job, *args) for name, (job, args) in jobs.items()}
+            return {name: future.result() for name, future in futures.items()}
+        except BrokenExecutor:  # the helper process died (e.g. killed for memory): draw here instead
+            pass
+    return {name: job(*args) for name, (job, args) in jobs.items()}
 
 
 def _section(

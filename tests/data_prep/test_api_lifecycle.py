@@ -19,6 +19,7 @@ import pytest
 from contracts.api_zone import API_PROFILES, API_READINGS
 from contracts.storage import Zone
 from data_prep import purge
+from data_prep.ingest.staging import STAGED_SUFFIX, read_stream
 from data_prep.raw_zone import RawZone
 from data_prep.run import PrepResult, run_prep
 from serving.data_management import ProfileStore
@@ -65,11 +66,16 @@ def manifest(world: ApiLake) -> pd.DataFrame:
 
 
 def files_holding(world: ApiLake, home: str) -> list[str]:
-    """Every Parquet file of the derived zones with a row of ``home``."""
+    """Every Parquet file and staged part of the derived zones with a row of ``home``."""
     found = []
     for zone in DERIVED:
-        for path in Path(world.lake.path(zone)).rglob("*.parquet"):
-            table = pq.ParquetFile(path).read()
+        for path in sorted(Path(world.lake.path(zone)).rglob("*")):
+            if path.suffix == STAGED_SUFFIX:
+                table = read_stream(world.lake, str(path))
+            elif path.suffix == ".parquet":
+                table = pq.ParquetFile(path).read()
+            else:
+                continue
             if "home_id" in table.column_names and home in set(table["home_id"].to_pylist()):
                 found.append(str(path))
     return found

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data_prep import curated_hourly
 from data_prep import curated_zone as curated
 
 
@@ -14,7 +15,7 @@ def test_nearest_point_is_by_great_circle_distance():
         {"home_id": ["a", "b", "c"], "lat": [59.3, 55.6, np.nan], "lon": [18.1, 13.0, np.nan]}
     )
     points = pd.DataFrame({"lat": [59.5, 55.5, 60.0], "lon": [18.0, 13.0, 25.0]})
-    nearest = curated.nearest_points(homes, points).set_index("home_id")
+    nearest = curated_hourly.nearest_points(homes, points).set_index("home_id")
     assert nearest.loc["a", ["weather_lat", "weather_lon"]].tolist() == [59.5, 18.0]
     assert nearest.loc["b", "weather_distance_km"] == pytest.approx(11.1, abs=0.2)  # 0.1° of latitude
     assert "c" not in nearest.index  # no position, no weather point
@@ -23,7 +24,7 @@ def test_nearest_point_is_by_great_circle_distance():
 def test_hourly_lookup_joins_the_same_utc_hour_and_leaves_unknowns_null():
     ts = pd.date_range("2025-01-01", periods=3, freq="h", tz="UTC")
     prices = pd.DataFrame({"price_area": ["SE3"] * 3, "ts": ts, "price_eur_mwh": [10.0, 20.0, 30.0]})
-    lookup = curated.HourlyLookup(prices, ["price_area"], ["price_eur_mwh"])
+    lookup = curated_hourly.HourlyLookup(prices, ["price_area"], ["price_eur_mwh"])
     query_ts = pd.Series([ts[1], ts[2], ts[2] + pd.Timedelta(hours=1), ts[0]])
     got = lookup.lookup(pd.Series(["SE3", "SE3", "SE3", "DK1"]), query_ts)["price_eur_mwh"]
     np.testing.assert_array_equal(got, [20.0, 30.0, np.nan, np.nan])
@@ -100,15 +101,15 @@ def test_enriched_rows_take_the_values_of_their_own_home_point_area_and_hour():
         }
     )
     hourly = pd.DataFrame({"home_id": ["h2", "h1", "h3", "h4", "h1"], "ts": ts[[0, 1, 2, 3, 3]], "kwh": 1.0})
-    out = curated.enrich_hourly(
+    out = curated_hourly.enrich_hourly(
         hourly,
         homes,
-        curated.HourlyLookup(weather, ["lat", "lon"], ["temp_c", "ghi_w_m2"]),
-        curated.HourlyLookup(prices, ["price_area"], ["price_eur_mwh"]),
+        curated_hourly.HourlyLookup(weather, ["lat", "lon"], ["temp_c", "ghi_w_m2"]),
+        curated_hourly.HourlyLookup(prices, ["price_area"], ["price_eur_mwh"]),
     )
     assert list(out.columns) == [
         "home_id", "ts", "kwh", "weather_lat", "weather_lon", "price_area", "temp_c", "ghi_w_m2",
-        "price_eur_mwh", *curated.WEATHER_VALUES[2:],  # the weather columns the lookup lacks come last
+        "price_eur_mwh", *curated_hourly.WEATHER_VALUES[2:],  # the weather columns the lookup lacks come last
     ]  # fmt: skip
     np.testing.assert_array_equal(out["temp_c"], [0.0, 5.0, np.nan, np.nan, 7.0])  # h4 is not a known home
     np.testing.assert_array_equal(out["price_eur_mwh"], [np.nan, 20.0, np.nan, np.nan, 40.0])
@@ -133,3 +134,34 @@ def test_bill_check_counts_a_day_in_every_bill_that_covers_it():
     assert check["home_id"].tolist() == ["g", "h", "h"]
     assert check["readings_kwh"].tolist() == [20.0, 20.0, 30.0]  # h's second bill has 30 days of readings
     assert check["coverage"].tolist() == pytest.approx([1.0, 1.0, 30 / 40])
+
+
+def test_a_pickled_lookup_maps_the_same_values_from_a_file_removed_with_the_lookup():
+    import gc
+    import os
+    import pickle
+
+    prices = pd.DataFrame(
+        {
+            "price_area": ["SE3", "SE3", "SE4"],
+            "ts": pd.to_datetime(["2025-01-01 00:00", "2025-01-01 01:00", "2025-01-01 00:00"], utc=True),
+            "price_eur_mwh": [10.0, 20.0, 30.0],
+        }
+    )
+    lookup = curated_hourly.HourlyLookup(prices, ["price_area"], ["price_eur_mwh"])
+    copy = pickle.loads(pickle.dumps(lookup))
+    areas = pd.Series(["SE3", "SE4", "SE3", "NO1"])
+    ts = pd.Series(
+        pd.to_datetime(
+            ["2025-01-01 01:00", "2025-01-01 00:00", "2025-01-02 00:00", "2025-01-01 00:00"], utc=True
+        )
+    )
+    got, want = copy.lookup(areas, ts)["price_eur_mwh"], lookup.lookup(areas, ts)["price_eur_mwh"]
+    np.testing.assert_array_equal(got, [20.0, 30.0, np.nan, np.nan])
+    np.testing.assert_array_equal(got, want)
+    assert type(got) is np.ndarray and not copy.arrays["price_eur_mwh"].flags.writeable  # mapped, read-only
+    folder = os.path.dirname(next(iter(lookup._files.values())))
+    assert pickle.dumps(lookup) and os.path.isdir(folder)  # pickled again: the same files
+    del lookup, copy
+    gc.collect()
+    assert not os.path.exists(folder)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from contracts.storage import Lake, home_bucket
 from data_prep.ingest.readings import FileContext, parse_readings_file
 from data_prep.ingest.source_spec import SourceSpec, spec_from_text
-from data_prep.ingest.staging import staged_dir
+from data_prep.ingest.staging import read_staged_bucket, staged_buckets
 from data_prep.quality.rules import load_rules
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -27,8 +27,10 @@ def _parse(text: str, spec: SourceSpec | None = None, name: str = "r.csv", block
     parsed = parse_readings_file(
         lake, path, context, spec or SourceSpec(), load_rules().readings, 4, NOW, block_bytes=block_bytes
     )
-    folder = staged_dir(lake, "readings", context.sha256)
-    staged = [lake.read_table(p).to_pandas() for p in lake.glob(f"{folder}/*.parquet")]
+    shas = [context.sha256]
+    staged = [
+        read_staged_bucket(lake, "readings", shas, b) for b in sorted(staged_buckets(lake, "readings", shas))
+    ]
     rows = pd.concat(staged, ignore_index=True) if staged else pd.DataFrame()
     return parsed, rows
 
@@ -153,10 +155,8 @@ def test_staged_rows_go_to_their_homes_bucket_in_file_order():
     parsed = parse_readings_file(
         lake, path, context, SourceSpec(), load_rules().readings, 4, NOW, block_bytes=300
     )
-    folder = staged_dir(lake, "readings", context.sha256)
-    parts = {
-        int(p.rsplit("=", 1)[1][:3]): lake.read_table(p).to_pandas() for p in lake.glob(f"{folder}/*.parquet")
-    }
+    shas = [context.sha256]
+    parts = {b: read_staged_bucket(lake, "readings", shas, b) for b in staged_buckets(lake, "readings", shas)}
     assert sorted(parts) == list(parsed.buckets)
     for bucket, part in parts.items():
         assert {home_bucket(h, 4) for h in part["home_id"]} == {bucket}

@@ -139,7 +139,7 @@ def test_nothing_usable_is_an_error_that_says_why(tmp_path, lake_settings):
 
 
 def test_one_home_is_read_from_its_bucket_only(small_demo, tmp_path):
-    from data_prep.curated_zone import read_home_hourly
+    from data_prep.curated_hourly import read_home_hourly
 
     settings = settings_for(str(tmp_path / "lake"))
     run_prep(str(small_demo), settings)
@@ -179,3 +179,19 @@ def _curated(settings, table: str) -> pd.DataFrame:
     frame = lake.read_table(lake.path(Zone.CURATED, table)).to_pandas()
     key = [c for c in ("home_id", "ts", "date", "month") if c in frame.columns]
     return frame.sort_values(key, ignore_index=True)
+
+
+def test_a_bucket_whose_every_row_is_quarantined_still_balances(tmp_path):
+    """A bucket with staged rows but none on the grid (each out of range for its interval) keeps its quarantine
+    and counts, and leaves no processed or curated rows."""
+    inputs = tmp_path / "input" / "readings"
+    inputs.mkdir(parents=True)
+    rows = [f"h_huge,2025-01-01T{h:02d}:00:00+00:00,{1e6 + h}" for h in range(6)]
+    (inputs / "huge.csv").write_text("home_id,ts,kwh\n" + "\n".join(rows) + "\n")
+    settings = settings_for(str(tmp_path / "lake"))
+    result = run_prep(str(tmp_path / "input"), settings, now=NOW)
+    assert (result.rows_in, result.rows_processed, result.rows_quarantined) == (6, 0, 6)
+    lake = Lake.from_settings(settings.storage)
+    quarantine = lake.read_table(lake.path(Zone.QUARANTINE, "readings_series")).to_pandas()
+    assert sorted(quarantine["line"]) == [2, 3, 4, 5, 6, 7]
+    assert not lake.glob(lake.path(Zone.CURATED, "consumption_hourly", "*"))

@@ -67,7 +67,8 @@ def test_ausgrid_mean_kw_becomes_kwh_per_half_hour(tmp_path, real_data):
     assert home["kwh_raw"].sum() == pytest.approx(raw["GC"].sum() / 2)
     assert home["pv_kwh"].sum() == pytest.approx(raw["GG"].sum() / 2)
     hourly = lake.read_table(lake.path(Zone.PROCESSED, "readings_hourly")).to_pandas()
-    assert len(hourly) == len(home) // 2
+    assert len(hourly) == len(home) // 2  # the processed zone rolls up only homes read more often than hourly
+    assert (hourly["interval_min"] == 30).all()
 
 
 def test_entsoe_prices_melt_into_areas_with_negative_prices(tmp_path, real_data):

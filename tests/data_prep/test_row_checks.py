@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 
 from contracts.schemas import Reason
 from contracts.storage import Lake, Zone
-from data_prep.ingest.columns import _CAST_CHUNK_ROWS, is_missing, to_float, to_utc
+from data_prep.ingest.columns import _CAST_CHUNK_ROWS, _CAST_PIECE_ROWS, is_missing, to_float, to_utc
 from data_prep.ingest.profiles import parse_profiles
 from data_prep.ingest.readings import FileContext, parse_readings_file, row_checks
 from data_prep.ingest.source_spec import SourceSpec
-from data_prep.ingest.staging import QuarantineLog, staged_dir
+from data_prep.ingest.staging import QuarantineLog, read_staged_bucket, staged_buckets
 from data_prep.ingest.table_reader import read_batches
 from data_prep.ingest.tables import BILLS, parse_table_batch
 from data_prep.quality.rules import load_rules
@@ -50,8 +50,10 @@ def _parse(data: bytes, name: str, spec: SourceSpec | None = None):
     lake.write_bytes(path, data)
     context = FileContext(name, uuid.uuid4().hex * 2, 0)
     parsed = parse_readings_file(lake, path, context, spec or SourceSpec(), RULES, 4, NOW)
-    folder = staged_dir(lake, "readings", context.sha256)
-    parts = [lake.read_table(p).to_pandas() for p in lake.glob(f"{folder}/*.parquet")]
+    shas = [context.sha256]
+    parts = [
+        read_staged_bucket(lake, "readings", shas, b) for b in sorted(staged_buckets(lake, "readings", shas))
+    ]
     rows = pd.concat(parts, ignore_index=True).sort_values("line") if parts else pd.DataFrame()
     return parsed, rows, parsed.quarantine.to_pandas().sort_values("line")
 
@@ -465,9 +467,15 @@ def test_a_number_does_not_depend_on_its_neighbours():
     ]
     alone = [to_float(pa.array([t], pa.string())) for t in texts]
     far = _CAST_CHUNK_ROWS + 5  # the bad value in another chunk than the text, and in the same one
+    piece = ["1"] * _CAST_PIECE_ROWS  # and in the same chunk, in another piece
     for i, text in enumerate(texts):
-        for column in ([text, "ERR"], [text, *["1"] * far, "ERR"], ["ERR", *["1"] * far, text]):
-            position = 0 if column[0] == text else len(column) - 1
+        for column, position in (
+            ([text, "ERR"], 0),
+            ([text, *["1"] * far, "ERR"], 0),
+            (["ERR", *["1"] * far, text], far + 1),
+            ([*piece, text, *piece, "ERR"], len(piece)),
+            (["1", "ERR", *piece, text], len(piece) + 2),
+        ):
             got = [part[position] for part in to_float(pa.array(column, pa.string()))]
             np.testing.assert_equal(got, [part[0] for part in alone[i]], err_msg=repr(text))
 
@@ -502,8 +510,14 @@ def test_dst_repeats_resolve_in_file_order_across_parsing_chunks():
 def test_a_timestamp_does_not_depend_on_its_neighbours(stamp, timezone):
     alone = to_utc(pa.array([stamp]), timezone)
     far = _CAST_CHUNK_ROWS + 5
-    for column in ([stamp, "bad"], ["2025-01-01T00:00:00Z"] * far + [stamp], ["bad"] * far + [stamp]):
-        position = len(column) - 1 if column[-1] == stamp else 0
+    piece = ["2025-01-01T00:00:00Z"] * _CAST_PIECE_ROWS  # a bad value in the same chunk, in another piece
+    for column, position in (
+        ([stamp, "bad"], 0),
+        (["2025-01-01T00:00:00Z"] * far + [stamp], far),
+        (["bad"] * far + [stamp], far),
+        ([*piece, stamp, *piece, "bad"], len(piece)),
+        ([piece[0], "bad", *piece, stamp], len(piece) + 2),
+    ):
         utc, reasons, details = to_utc(pa.array(column), timezone)
         assert (utc[position], reasons[position], details[position]) == (
             alone[0][0],

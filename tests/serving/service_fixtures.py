@@ -89,7 +89,7 @@ def write_partitioned_curated(lake: Lake, hourly: pd.DataFrame, homes: pd.DataFr
     """The curated zone in the layout ``eliq prep run`` writes (bucket and month partitions)."""
     import pyarrow as pa
 
-    from data_prep.curated_zone import write_hourly_partitions
+    from data_prep.curated_hourly import write_hourly_partitions
 
     buckets = hourly[HOME_ID].map(lambda h: home_bucket(h, N_BUCKETS))
     for bucket, rows in hourly.groupby(buckets):

@@ -80,9 +80,9 @@ class RobustOutlierDetector(AnomalyDetector):
         key = grid.home_code * _N_SLOTS + grid.week_slot
         present = ~np.isnan(grid.kwh)
         count = np.bincount(key[present], minlength=n_groups)
-        center = grouped_median(grid.kwh, key, n_groups)
+        center = grouped_median(grid.kwh, key, n_groups, grid.week_position)
         deviation = np.abs(grid.kwh - center[key])
-        mad = grouped_median(deviation, key, n_groups)
+        mad = grouped_median(deviation, key, n_groups, grid.week_position)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean_ad = np.bincount(key[present], weights=deviation[present], minlength=n_groups) / count
         scale = np.where(mad > 0, _MAD_TO_SIGMA * mad, _MEAN_AD_TO_SIGMA * mean_ad)

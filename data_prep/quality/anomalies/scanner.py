@@ -11,6 +11,7 @@ import pandas as pd
 from data_prep.quality.anomalies.base import AnomalyDetector
 from data_prep.quality.anomalies.grid import HomeGrid
 from data_prep.quality.anomalies.registry import DETECTORS
+from data_prep.sorted_runs import Coded
 
 
 class AnomalyScanner:
@@ -61,18 +62,26 @@ class AnomalyScanner:
         index = pd.RangeIndex(grid.n_rows) if index is None else index
         return self.reduce(self._fit_grid(grid)._flags_grid(grid, index))
 
+    def fit_transform_coded(self, grid: HomeGrid) -> tuple[Coded, np.ndarray]:
+        """:meth:`fit_transform_grid` as arrays: ``anomaly`` as codes into the detector names, and ``masked``."""
+        flags = self._fit_grid(grid)._flags_grid(grid, pd.RangeIndex(grid.n_rows))
+        return self._reduce_coded(flags)
+
     def reduce(self, flags: pd.DataFrame) -> pd.DataFrame:
         """Reduce the output of :meth:`flags` to ``anomaly`` and ``masked``."""
+        anomaly, masked = self._reduce_coded(flags)
+        return pd.DataFrame({"anomaly": anomaly.objects(), "masked": masked}, index=flags.index, copy=False)
+
+    def _reduce_coded(self, flags: pd.DataFrame) -> tuple[Coded, np.ndarray]:
         names = list(self.detectors_)
-        first = np.full(len(flags), len(names), dtype=np.int64)  # no detector flagged the row
+        first = np.full(len(flags), -1, dtype=np.int64)  # no detector flagged the row
         masked = np.zeros(len(flags), dtype=bool)
         for k in range(len(names) - 1, -1, -1):  # the first flagging detector in priority order wins
             flagged = flags[names[k]].to_numpy()
             first[flagged] = k
             if self.detectors_[names[k]].masks:
                 masked |= flagged
-        anomaly = np.array([*names, None], dtype=object)[first]
-        return pd.DataFrame({"anomaly": anomaly, "masked": masked}, index=flags.index, copy=False)
+        return Coded(first, np.array(names, dtype=object)), masked
 
     def _fit_grid(self, grid: HomeGrid) -> Self:
         unknown = set(self.detectors) - set(DETECTORS)

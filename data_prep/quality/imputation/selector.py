@@ -12,6 +12,7 @@ from contracts.schemas import HOME_ID, KWH
 from data_prep.quality.imputation.grid import GapContext, SlotGrid
 from data_prep.quality.imputation.registry import DEFAULT_CANDIDATES, FALLBACK, IMPUTERS
 from data_prep.quality.imputation.trials import TrialGaps, draw_trial_gaps
+from data_prep.sorted_runs import Coded
 
 SCORE_COLUMNS = (HOME_ID, "gap_class", "strategy", "mae_kwh", "n_points")
 SELECTION_COLUMNS = (HOME_ID, "gap_class", "strategy", "n_trials")
@@ -111,6 +112,12 @@ class ImputationSelector:
         return self._transform_context(GapContext.from_frame(frame), frame.index)
 
     def _transform_context(self, ctx: GapContext, index: pd.Index) -> pd.DataFrame:
+        filled, imputed, strategy = self._transform_coded(ctx)
+        columns = {KWH: filled, "imputed": imputed, "imputation_strategy": strategy.objects()}
+        return pd.DataFrame(columns, index=index, copy=False)
+
+    def _transform_coded(self, ctx: GapContext) -> tuple[np.ndarray, np.ndarray, Coded]:
+        """The filled readings [kWh per interval], ``imputed``, and ``imputation_strategy`` as codes."""
         if not hasattr(self, "selection_"):
             raise RuntimeError("ImputationSelector is not fitted; call fit() first")
         names, bounds = self._validated()
@@ -130,9 +137,7 @@ class ImputationSelector:
             label[rows[chosen]] = np.where(unfilled, fallback_code, code)
         imputed = ~ctx.known & ~np.isnan(filled)
         label[~imputed] = -1
-        lookup = np.array([*names, FALLBACK, None], dtype=object)
-        columns = {KWH: filled, "imputed": imputed, "imputation_strategy": lookup[label]}
-        return pd.DataFrame(columns, index=index, copy=False)
+        return filled, imputed, Coded(label, np.array([*names, FALLBACK], dtype=object))
 
     def fit_transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         """:meth:`fit` then :meth:`transform` on the same frame, reading its layout once."""
@@ -143,6 +148,10 @@ class ImputationSelector:
         numbers)."""
         index = pd.RangeIndex(len(ctx.kwh)) if index is None else index
         return self._fit_context(ctx)._transform_context(ctx, index)
+
+    def fit_transform_coded(self, ctx: GapContext) -> tuple[np.ndarray, np.ndarray, Coded]:
+        """:meth:`fit_transform_context` as arrays: ``kwh``, ``imputed`` and ``imputation_strategy`` as codes."""
+        return self._fit_context(ctx)._transform_coded(ctx)
 
     def _validated(self) -> tuple[list[str], np.ndarray]:
         names = list(self.candidates)
