@@ -15,12 +15,12 @@ from contracts.schemas import HOME_ID, LAT, LON, Source
 from contracts.storage import Lake, Zone
 from data_prep import curated_zone as curated
 from data_prep.curated_hourly import WEATHER_VALUES, HourlyLookup, nearest_points
+from data_prep.hourly_rollup import hourly_rollup
 from data_prep.ingest.staging import read_staged_bucket, staged_buckets
 from data_prep.parallel import map_in_workers, worker_state
 from data_prep.processed_zone import (
     ReadingsBucketBuilder,
     bucket_outputs,
-    hourly_rollup,
     write_processed_bucket,
     write_series_outcome,
 )

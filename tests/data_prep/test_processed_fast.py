@@ -15,12 +15,11 @@ import pytest
 from contracts.config import ImputationSettings, load_settings
 from contracts.schemas import PROCESSED_READINGS
 from contracts.storage import Lake
+from data_prep.hourly_rollup import HOURLY_READINGS, hourly_rollup
 from data_prep.processed_zone import (
-    HOURLY_READINGS,
     ReadingsBucketBuilder,
     _home_intervals,
     bucket_file,
-    hourly_rollup,
     to_processed_table,
     write_processed_bucket,
 )

@@ -115,7 +115,7 @@ def test_grid_fills_absent_slots_per_home_without_crossing_homes():
 
 
 def test_quarter_hours_roll_up_to_hours_with_the_worst_flag():
-    from data_prep.processed_zone import hourly_rollup
+    from data_prep.hourly_rollup import hourly_rollup
 
     ts = pd.date_range("2025-01-01", periods=8, freq="15min", tz="UTC")
     grid = pd.DataFrame(
@@ -200,7 +200,7 @@ def _rollup_by_groupby(grid):
 
 
 def test_rollup_of_mixed_intervals_equals_pandas_group_sums():
-    from data_prep.processed_zone import hourly_rollup
+    from data_prep.hourly_rollup import hourly_rollup
 
     rng = np.random.default_rng(7)
     parts = []
