@@ -120,7 +120,8 @@ class Lake:
         return bytes(self.fs.cat_file(path))
 
     def write_table(self, path: str, table: pa.Table, **kwargs: Any) -> None:
-        """Write ``table`` as one Parquet file at ``path``, atomically (snappy, statistics on).
+        """Write ``table`` as one Parquet file at ``path``, atomically (snappy; statistics on unless ``kwargs`` limit
+        them with ``write_statistics``, as the bucket tables do to the columns readers filter on).
 
         Snappy rather than zstd: it writes about twice as fast here, the files are about 7 % larger, and every
         Parquet reader (Power BI included) reads it.
