@@ -113,18 +113,11 @@ def run_prep(
     result = PrepResult(lake.uri, files_seen=len(inputs), homes_purged=list(lifecycle.purged))
     result.homes_excluded = sorted(lifecycle.exclusions.excluded)
     new_rows, small = _ingest(lake, raw, manifest, inputs, settings, rules, now, progress, result)
-    pending = manifest[~manifest["committed"]]
-    changed = {Source(s) for s in pending["source"].unique()}
-    buckets = prep_stages.pending_buckets(lake, pending[pending["source"] == Source.READINGS.value])
-    buckets |= lifecycle.buckets_to_rebuild(n_buckets)
-    if changed - {Source.READINGS}:
-        # New profiles, bills, weather or prices change every home's curated rows.
-        buckets |= prep_stages.all_buckets(lake)
-    result.buckets_rebuilt = sorted(buckets)
+    result.buckets_rebuilt = _buckets_to_rebuild(lake, manifest, lifecycle.buckets_to_rebuild(n_buckets))
     excluded = lifecycle.exclusions.excluded
     with ReportPlotter(prep_workers(lake, settings) > 1) as plotter:
         prep_stages.rebuild_buckets(
-            lake, manifest, sorted(buckets), small, settings, rules, progress, excluded, plotter.start
+            lake, manifest, result.buckets_rebuilt, small, settings, rules, progress, excluded, plotter.start
         )
         finish_lifecycle(lake, lifecycle, n_buckets)
         prep_stages.settle_counts(lake, manifest, lifecycle.purged_rows)
@@ -140,6 +133,20 @@ def run_prep(
             lake, manifest, truth_uri, settings, progress, plotter.helper
         )
     return result
+
+
+def _buckets_to_rebuild(lake: Lake, manifest: pd.DataFrame, lifecycle_buckets: set[int]) -> list[int]:
+    """The buckets that uncommitted reading files touched, those whose homes were deleted or purged
+    (``lifecycle_buckets``), and every bucket when a small source changed."""
+    from data_prep import prep_stages
+
+    pending = manifest[~manifest["committed"]]
+    buckets = prep_stages.pending_buckets(lake, pending[pending["source"] == Source.READINGS.value])
+    buckets |= lifecycle_buckets
+    if {Source(s) for s in pending["source"].unique()} - {Source.READINGS}:
+        # New profiles, bills, weather or prices change every home's curated rows.
+        buckets |= prep_stages.all_buckets(lake)
+    return sorted(buckets)
 
 
 def _discover(
