@@ -30,7 +30,7 @@ from contracts.schemas import (
     WEATHER_OPTIONAL,
 )
 from contracts.storage import Lake, Zone, home_bucket
-from data_prep.sorted_runs import run_codes
+from data_prep.sorted_runs import Coded, run_codes
 
 EARTH_RADIUS_KM = 6371.0
 WEATHER_VALUES = ("temp_c", "ghi_w_m2", *WEATHER_OPTIONAL)
@@ -223,10 +223,10 @@ def _curated_hourly_table(
         The table, and the ``temp_c`` of each row (daily means use it).
     """
     arrays = {column: _arrow_column(hourly[column]) for column in hourly.columns if column != HOME_ID}
-    ids = _spread(of.ids, of.code)
+    ids = Coded(of.code, of.ids).arrow()
     arrays[HOME_ID] = ids if hourly[HOME_ID].dtype == object else _arrow_column(hourly[HOME_ID])
     for column in HOME_ATTRIBUTES:
-        arrays[column] = _spread(of.attributes[column].to_numpy(), of.code)
+        arrays[column] = Coded.of(of.code, of.attributes[column].to_numpy()).arrow()
     values = _joined_values(hourly, of, *lookups)
     arrays.update(
         {column: _with_nulls(pa.float64(), value, np.isnan(value)) for column, value in values.items()}
@@ -245,7 +245,7 @@ def _arrow_column(column: pd.Series) -> pa.Array:
     copy, with NaN and NaT as nulls.
     """
     if column.dtype == object:
-        return _spread(*run_codes(column)[::-1])
+        return Coded(*run_codes(column)).arrow()
     if column.dtype.kind == "M":
         values = column.array.asi8
         missing = values == NAT
@@ -262,13 +262,6 @@ def _with_nulls(arrow_type: pa.DataType, values: np.ndarray, missing: np.ndarray
     values = np.ascontiguousarray(values)
     validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if missing.any() else None
     return pa.Array.from_buffers(arrow_type, len(values), [validity, pa.py_buffer(values)])
-
-
-def _spread(values: np.ndarray, code: np.ndarray) -> pa.Array:
-    """``values[code]`` as Arrow, typed as ``pa.array`` types the object column of all those values; null where
-    ``code`` is -1."""
-    indices = pa.array(code, mask=code < 0) if len(code) and code.min() < 0 else pa.array(code)
-    return pa.array(values, from_pandas=True).take(indices)
 
 
 def write_hourly_partitions(lake: Lake, bucket: int, rows: pd.DataFrame | pa.Table) -> int:

@@ -1,11 +1,12 @@
-"""Find and remove the rows of given homes in the lake's Parquet files, one file at a time.
+"""Find and remove the rows of given homes in the lake's files, one file at a time: Parquet tables and the staged
+readings parts (Arrow IPC streams, :mod:`data_prep.ingest.staging`).
 
 Used to take deleted homes out of the curated zone (:mod:`data_prep.deleted_homes`) and to purge them from every
 zone (:mod:`data_prep.purge`). A file is one of a home's files when it has a ``home_id`` column and, if its path
 names a bucket (``bucket=NNN``), that bucket is the home's: the zones keep a home in its own bucket only.
 
 Invariants:
-    A file is rewritten through :meth:`contracts.storage.Lake.write_table` (atomic), with its schema and metadata,
+    A file is rewritten atomically in its own format (:meth:`contracts.storage.Lake.atomic_open`), with its schema and metadata,
     so a reader sees it with or without the homes' rows, never half of it. Dropping rows that are not there writes
     nothing, so every step here can be repeated after a crash.
 """
@@ -22,8 +23,10 @@ import pyarrow.parquet as pq
 
 from contracts.schemas import HOME_ID
 from contracts.storage import Lake, Zone
+from data_prep.ingest.staging import STAGED_SUFFIX, read_stream
 
-_BUCKET = re.compile(r"(?:^|/)bucket=(\d+)(?:/|\.parquet$)")
+_SUFFIXES = (".parquet", STAGED_SUFFIX)
+_BUCKET = re.compile(r"(?:^|/)bucket=(\d+)(?:/|\.parquet$|\.arrows$)")
 
 
 def bucket_of_path(path: str) -> int | None:
@@ -33,23 +36,26 @@ def bucket_of_path(path: str) -> int | None:
 
 
 def home_files(lake: Lake, zones: Collection[Zone], buckets: Collection[int]) -> Iterator[str]:
-    """The Parquet files of ``zones`` that may hold homes of ``buckets``: unbucketed files, and those buckets'."""
+    """The files of ``zones`` that may hold homes of ``buckets``: unbucketed files, and those buckets'."""
     for zone in zones:
         root = lake.path(zone)
         if not lake.exists(root):
             continue
         for path in sorted(lake.fs.find(root)):
             bucket = bucket_of_path(posixpath.relpath(path, root))
-            if path.endswith(".parquet") and (bucket is None or bucket in buckets):
+            if path.endswith(_SUFFIXES) and (bucket is None or bucket in buckets):
                 yield path
 
 
 def _read(lake: Lake, path: str, columns: list[str] | None = None) -> pa.Table | None:
     """The file's table (``columns`` only), ``None`` when it has no ``home_id`` column.
 
-    Read through :class:`pyarrow.parquet.ParquetFile`, so a file inside a hive folder (``bucket=…/month=…``) gets
-    no partition columns that are not in the file.
+    Parquet is read through :class:`pyarrow.parquet.ParquetFile`, so a file inside a hive folder
+    (``bucket=…/month=…``) gets no partition columns that are not in the file.
     """
+    if path.endswith(STAGED_SUFFIX):
+        table = read_stream(lake, path)
+        return table.select(columns) if columns is not None else table
     with lake.fs.open(path, "rb") as handle:
         parquet = pq.ParquetFile(handle)
         if HOME_ID not in parquet.schema_arrow.names:
@@ -86,5 +92,13 @@ def drop_home_rows(lake: Lake, path: str, homes: Collection[str]) -> int:
     mask = _mask(table, homes)
     dropped = int(pc.sum(mask).as_py() or 0)
     if dropped:
-        lake.write_table(path, table.filter(pc.invert(mask)))
+        _write(lake, path, table.filter(pc.invert(mask)))
     return dropped
+
+
+def _write(lake: Lake, path: str, table: pa.Table) -> None:
+    if not path.endswith(STAGED_SUFFIX):
+        lake.write_table(path, table)
+        return
+    with lake.atomic_open(path) as handle, pa.ipc.new_stream(handle, table.schema) as writer:
+        writer.write_table(table)

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -47,14 +46,7 @@ from contracts.schemas import Source
 from contracts.storage import Lake, Zone, home_bucket
 from data_prep.deleted_homes import Tombstone
 from data_prep.home_rows import drop_home_rows, home_files, home_row_counts
-from data_prep.ingest.staging import (
-    STAGED_SUFFIX,
-    drop_staged_part_homes,
-    quarantine_path,
-    staged_dir,
-    staged_part_home_counts,
-    staged_stream_parts,
-)
+from data_prep.ingest.staging import quarantine_path, staged_dir
 
 PURGE_LOG = "_purge_log.jsonl"
 DERIVED_ZONES = (Zone.PROCESSED, Zone.QUARANTINE, Zone.CURATED, Zone.QUALITY)
@@ -200,10 +192,10 @@ def _plan_derived(
     skipped = tuple(f"{p}/" for p in deleted)
     seq_of = dict(zip(manifest["sha256"].str[:16], manifest["ingest_seq"].astype(int), strict=True))
     buckets = {home_bucket(home, n_buckets) for home in plans}
-    for path in [*home_files(lake, DERIVED_ZONES, buckets), *staged_stream_parts(lake, buckets)]:
+    for path in home_files(lake, DERIVED_ZONES, buckets):
         if path in deleted or path.startswith(skipped):
             continue
-        counts, _ = _home_row_counts(lake, path, plans.keys())
+        counts, _ = home_row_counts(lake, path, plans.keys())
         kind, sha16 = _entry_part(lake, path)
         for home, rows in counts.items():
             plans[home]["rewrite"][path] = rows
@@ -233,18 +225,8 @@ def execute_purges(lake: Lake, plans: list[dict[str, Any]]) -> None:
         for path in plan["rewrite"]:
             drops.setdefault(path, set()).add(plan["home_id"])
     for path, homes in sorted(drops.items()):
-        if path.endswith(STAGED_SUFFIX):
-            drop_staged_part_homes(lake, path, homes)
-        else:
-            drop_home_rows(lake, path, homes)
+        drop_home_rows(lake, path, homes)
     lake.rm(sorted({p for plan in plans for p in plan["delete"]}))
-
-
-def _home_row_counts(lake: Lake, path: str, homes: Collection[str]) -> tuple[dict[str, int], int]:
-    """:func:`~data_prep.home_rows.home_row_counts` for a Parquet table or a staged part of either format."""
-    if path.endswith(STAGED_SUFFIX):
-        return staged_part_home_counts(lake, path, homes)
-    return home_row_counts(lake, path, homes)
 
 
 def _summary(plan: dict[str, Any], now: datetime) -> dict[str, Any]:

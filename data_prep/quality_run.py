@@ -55,7 +55,7 @@ def read_quarantine(lake: Lake) -> pd.DataFrame:
 
 def start_plot_helper() -> ProcessPoolExecutor | None:
     """A process that imports Matplotlib at once and then draws the report's plots (pass it to
-    :func:`write_run_report`, which shuts it down); None where there is no fork server.
+    :func:`write_run_report`; :class:`ReportPlotter` starts and shuts it down); None where there is no fork server.
 
     Drawing the plots takes about 0.9 s of CPU, 0.35 s of it importing Matplotlib. Started while this process
     still has other work and a core is free (while the last bucket is built, or at least while the report reads
@@ -109,22 +109,8 @@ def write_run_report(
     """Compute the run's quality metrics, render the report into the lake, and return where its files are.
 
     Args:
-        helper: draws the plots (:func:`start_plot_helper`); shut down here. None draws them in this process.
+        helper: draws the plots (:func:`start_plot_helper`); None draws them in this process.
     """
-    try:
-        return _write_run_report(lake, manifest, truth_uri, progress, helper)
-    finally:
-        if helper is not None:
-            helper.shutdown(wait=True, cancel_futures=True)
-
-
-def _write_run_report(
-    lake: Lake,
-    manifest: pd.DataFrame,
-    truth_uri: str | None,
-    progress: Progress,
-    helper: ProcessPoolExecutor | None,
-) -> dict[str, str]:
     from data_prep.quality import metrics as m
     from data_prep.quality.report import render_quality_report
 

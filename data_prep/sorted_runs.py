@@ -6,14 +6,13 @@ hashing and multi-key sorts, which dominated a bucket's build time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 
 def run_starts(values: np.ndarray) -> np.ndarray | None:
@@ -55,7 +54,7 @@ class Coded:
 
     Attributes:
         codes: per row, an index into ``values``; -1 where the row has no value.
-        values: the distinct values (an object array of str; none of them missing).
+        values: the distinct values (none of them missing).
     """
 
     codes: np.ndarray
@@ -92,35 +91,17 @@ class Coded:
         lookup = np.append(self.values, np.array([None], dtype=object))  # code -1: the last one
         return lookup[self.codes if rows is None else self.codes[rows]]
 
-    def arrow(self, arrow_type: pa.DataType) -> pa.Array:
-        """The column as an Arrow array, null where missing; equals ``pa.array(self.objects(), arrow_type)``."""
+    def arrow(self, arrow_type: pa.DataType | None = None) -> pa.Array:
+        """The column as an Arrow array, null where missing: each distinct value is converted once, then taken per
+        row. Equals ``pa.array(self.objects(), arrow_type, from_pandas=True)``; without a type, Arrow infers it."""
         codes = self.codes
-        new_run = np.ones(len(codes), dtype=bool)
-        np.not_equal(codes[1:], codes[:-1], out=new_run[1:])
-        return runs_to_arrow(np.flatnonzero(new_run), self.objects, len(codes), arrow_type)
+        indices = pa.array(codes, mask=codes < 0) if len(codes) and codes.min() < 0 else pa.array(codes)
+        return pa.array(self.values, type=arrow_type, from_pandas=True).take(indices)
 
 
 def frame_columns(columns: Mapping[str, Any]) -> dict[str, Any]:
     """``columns`` with each :class:`Coded` one as an object array: the columns of a pandas frame."""
     return {name: c.objects() if isinstance(c, Coded) else c for name, c in columns.items()}
-
-
-def runs_to_arrow(
-    heads: np.ndarray, values_at: Callable[[np.ndarray], np.ndarray], n_rows: int, arrow_type: pa.DataType
-) -> pa.Array:
-    """An Arrow column of ``n_rows`` made of runs of equal values, converting one value per run.
-
-    Args:
-        heads: the first row of each run, ascending, starting at 0 (when there are rows).
-        values_at: the values of the given rows (an object array; None or NaN is null).
-        n_rows: the length of the column.
-        arrow_type: the column's type.
-    """
-    if n_rows == 0:
-        return pa.array([], type=arrow_type)
-    run_ends = pa.array(np.append(heads[1:], n_rows), type=pa.int64())
-    values = pa.array(values_at(heads), type=arrow_type, from_pandas=True)
-    return pc.run_end_decode(pa.RunEndEncodedArray.from_arrays(run_ends, values))
 
 
 def arrow_table(frame: pd.DataFrame, schema: pa.Schema, coded: Mapping[str, Coded] | None = None) -> pa.Table:
@@ -137,13 +118,11 @@ def arrow_table(frame: pd.DataFrame, schema: pa.Schema, coded: Mapping[str, Code
 
 def arrow_column(column: pd.Series, arrow_type: pa.DataType, coded: Coded | None = None) -> pa.Array:
     """``column`` as an Arrow array of ``arrow_type`` (see :func:`arrow_table`)."""
+    if coded is None and column.dtype == object:
+        coded = Coded(*run_codes(column))
     if coded is not None:
         return coded.arrow(arrow_type)
-    values = column.to_numpy() if column.dtype == object else None
-    heads = run_starts(values) if values is not None and len(values) else None
-    if values is None or heads is None:
-        return pa.array(column, type=arrow_type, from_pandas=True)
-    return runs_to_arrow(heads, values.take, len(values), arrow_type)
+    return pa.array(column, type=arrow_type, from_pandas=True)
 
 
 def combined_key(major: np.ndarray, minor: np.ndarray) -> np.ndarray | None:

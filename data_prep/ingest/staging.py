@@ -19,7 +19,7 @@ import base64
 import json
 import posixpath
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from contracts.schemas import HOME_ID, QUARANTINE
+from contracts.schemas import QUARANTINE
 from contracts.storage import Lake, Zone, home_buckets
 
 # An Arrow IPC stream: unlike an IPC file, a stream takes a new dictionary for each batch.
@@ -259,39 +259,6 @@ def _used_entries(chunk: pa.DictionaryArray) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(
         pc.take(pa.array(renumber), chunk.indices), chunk.dictionary.take(used)
     )
-
-
-def staged_stream_parts(lake: Lake, buckets: Collection[int]) -> list[str]:
-    """The staged parts of ``buckets`` that are Arrow IPC streams, of every source (a purge lists the Parquet ones
-    with the other tables)."""
-    pattern = posixpath.join(lake.path(Zone.PROCESSED, "_parsed"), "*", "*", f"bucket=*{STAGED_SUFFIX}")
-    return [p for p in lake.glob(pattern) if _bucket_of(p) in buckets]
-
-
-def staged_part_home_counts(lake: Lake, path: str, homes: Collection[str]) -> tuple[dict[str, int], int]:
-    """The rows of each of ``homes`` a staged stream part holds (only homes it holds), and all its rows."""
-    table = read_stream(lake, path)
-    ids = table[HOME_ID].cast(pa.string())
-    counts = pc.value_counts(ids.filter(_of_homes(ids, homes)))
-    return {str(c["values"]): int(c["counts"]) for c in counts.to_pylist()}, table.num_rows
-
-
-def drop_staged_part_homes(lake: Lake, path: str, homes: Collection[str]) -> int:
-    """Rewrite a staged stream part without the rows of ``homes``, atomically; returns the rows dropped (0: the part
-    is left as it is)."""
-    if not lake.exists(path):
-        return 0
-    table = read_stream(lake, path)
-    mask = _of_homes(table[HOME_ID].cast(pa.string()), homes)
-    dropped = int(pc.sum(mask).as_py() or 0)
-    if dropped:
-        with lake.atomic_open(path) as handle, pa.ipc.new_stream(handle, table.schema) as writer:
-            writer.write_table(table.filter(pc.invert(mask)))
-    return dropped
-
-
-def _of_homes(ids: pa.ChunkedArray, homes: Collection[str]) -> pa.ChunkedArray:
-    return pc.fill_null(pc.is_in(ids, value_set=pa.array(sorted(homes), pa.string())), False)
 
 
 def bucket_order(

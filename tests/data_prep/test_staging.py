@@ -13,19 +13,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from contracts.storage import Lake, home_buckets
+from contracts.storage import Lake, Zone, home_buckets
+from data_prep.home_rows import drop_home_rows, home_files, home_row_counts
 from data_prep.ingest.readings import STAGED_READINGS
 from data_prep.ingest.staging import (
     STAGED_SUFFIX,
     BucketWriter,
     bucket_order,
-    drop_staged_part_homes,
     read_staged_bucket,
     read_stream,
     staged_buckets,
     staged_dir,
-    staged_part_home_counts,
-    staged_stream_parts,
 )
 
 N_BUCKETS = 4
@@ -155,20 +153,20 @@ def test_a_purge_counts_and_drops_a_homes_rows_from_a_staged_part():
         _stage(lake, sha, table)
     gone = {"h1", "h4"}
     buckets = {int(b) for b in home_buckets(pa.array(sorted(gone)), N_BUCKETS).to_numpy()}
-    parts = staged_stream_parts(lake, buckets)
+    parts = [p for p in home_files(lake, [Zone.PROCESSED], buckets) if p.endswith(STAGED_SUFFIX)]
     assert parts and all(int(p.rsplit("=", 1)[1][:3]) in buckets for p in parts)
     counted = {home: 0 for home in gone}
     for path in parts:
-        counts, total = staged_part_home_counts(lake, path, gone)
+        counts, total = home_row_counts(lake, path, gone)
         assert total == read_stream(lake, path).num_rows
         for home, rows in counts.items():
             counted[home] += rows
     every = pa.concat_tables(tables).to_pandas()
     assert counted == every["home_id"].value_counts()[sorted(gone)].to_dict()
 
-    dropped = sum(drop_staged_part_homes(lake, path, gone) for path in parts)
+    dropped = sum(drop_home_rows(lake, path, gone) for path in parts)
     assert dropped == sum(counted.values())
-    assert sum(drop_staged_part_homes(lake, path, gone) for path in parts) == 0  # idempotent
+    assert sum(drop_home_rows(lake, path, gone) for path in parts) == 0  # idempotent
     kept = [t.filter(pc.invert(pc.is_in(t["home_id"], pa.array(sorted(gone))))) for t in tables]
     for bucket in buckets:
         frame = read_staged_bucket(lake, "readings", shas, bucket)

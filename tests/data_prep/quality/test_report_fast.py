@@ -22,7 +22,7 @@ from data_prep.quality.metrics import (
     run_quality_metrics,
 )
 from data_prep.quality.report import render_quality_report
-from data_prep.quality_run import start_plot_helper, write_run_report
+from data_prep.quality_run import ReportPlotter, start_plot_helper, write_run_report
 
 T0 = pd.Timestamp("2024-03-30 20:00", tz="UTC")
 
@@ -162,23 +162,26 @@ def test_the_report_written_with_a_helper_is_the_report_written_without(
 
     _, homes, _, _, scores, _, _, processed = report_args
     written = {}
-    for name, helper in (("here", None), ("helper", start_plot_helper())):
+    for name, enabled in (("here", False), ("helper", True)):
         lake = Lake(str(tmp_path / name))
         lake.write_table(lake.path(Zone.QUALITY, "home_metrics", "b0.parquet"), pa.Table.from_pandas(homes))
         lake.write_table(
             lake.path(Zone.QUALITY, "imputation_scores", "b0.parquet"), pa.Table.from_pandas(scores)
         )
         lake.write_table(lake.path(Zone.QUALITY, "sample_series.parquet"), pa.Table.from_pandas(processed))
-        write_run_report(lake, RawZone(lake).read_manifest(), None, lambda *a: None, helper)
+        with ReportPlotter(enabled) as plotter:
+            plotter.start()
+            assert (plotter.helper is not None) == enabled
+            write_run_report(lake, RawZone(lake).read_manifest(), None, lambda *a: None, plotter.helper)
         root = tmp_path / name / "quality"
         written[name] = {
             str(p.relative_to(root)): p.read_bytes()
             for p in root.rglob("*")
             if p.is_file() and "runs" not in p.parts
         }
-        if helper is not None:
-            with pytest.raises(RuntimeError):  # shut down once the report is written
-                helper.submit(print)
+        if plotter.helper is not None:
+            with pytest.raises(RuntimeError):  # shut down once the run is over
+                plotter.helper.submit(print)
     assert "plots/sample_series.png" in written["here"]
     assert written["helper"] == written["here"]
 
