@@ -30,13 +30,12 @@ from contracts.schemas import (
     WEATHER_OPTIONAL,
 )
 from contracts.storage import Lake, Zone, home_bucket
-from data_prep.sorted_runs import Coded, run_codes
+from data_prep.sorted_runs import Coded, arrow_column, run_codes, with_nulls
 
 EARTH_RADIUS_KM = 6371.0
 WEATHER_VALUES = ("temp_c", "ghi_w_m2", *WEATHER_OPTIONAL)
 HOME_ATTRIBUTES = ("weather_lat", "weather_lon", PRICE_AREA)
 HOURLY_STATISTICS = [HOME_ID, TS]  # what readers filter hourly files on; the others' cost 15 % of a write
-NAT = np.iinfo(np.int64).min  # NaT as int64
 
 
 def _hours(ts: pd.Series) -> np.ndarray:
@@ -222,46 +221,20 @@ def _curated_hourly_table(
     Returns:
         The table, and the ``temp_c`` of each row (daily means use it).
     """
-    arrays = {column: _arrow_column(hourly[column]) for column in hourly.columns if column != HOME_ID}
+    arrays = {column: arrow_column(hourly[column]) for column in hourly.columns if column != HOME_ID}
     ids = Coded(of.code, of.ids).arrow()
-    arrays[HOME_ID] = ids if hourly[HOME_ID].dtype == object else _arrow_column(hourly[HOME_ID])
+    arrays[HOME_ID] = ids if hourly[HOME_ID].dtype == object else arrow_column(hourly[HOME_ID])
     for column in HOME_ATTRIBUTES:
         arrays[column] = Coded.of(of.code, of.attributes[column].to_numpy()).arrow()
     values = _joined_values(hourly, of, *lookups)
     arrays.update(
-        {column: _with_nulls(pa.float64(), value, np.isnan(value)) for column, value in values.items()}
+        {column: with_nulls(pa.float64(), value, np.isnan(value)) for column, value in values.items()}
     )
     names = [*hourly.columns, *HOME_ATTRIBUTES, *values]
     table = pa.Table.from_arrays([arrays[name] for name in names], names=names)
     empty = enrich_hourly(hourly.iloc[:0], homes, *lookups)
     metadata = pa.Table.from_pandas(empty, schema=table.schema, preserve_index=False).schema.metadata
     return table.replace_schema_metadata(metadata), values["temp_c"]
-
-
-def _arrow_column(column: pd.Series) -> pa.Array:
-    """One column as ``pa.Table.from_pandas`` converts it.
-
-    An object column is converted once per run of equal values; float and datetime values are wrapped without a
-    copy, with NaN and NaT as nulls.
-    """
-    if column.dtype == object:
-        return Coded(*run_codes(column)).arrow()
-    if column.dtype.kind == "M":
-        values = column.array.asi8
-        missing = values == NAT
-    elif column.dtype in (np.float32, np.float64):
-        values = column.to_numpy()
-        missing = np.isnan(values)
-    else:
-        return pa.array(column, from_pandas=True)
-    return _with_nulls(pa.array(column.iloc[:0], from_pandas=True).type, values, missing)
-
-
-def _with_nulls(arrow_type: pa.DataType, values: np.ndarray, missing: np.ndarray) -> pa.Array:
-    """Fixed-width ``values`` as an Arrow array of ``arrow_type`` on the same memory, null where ``missing``."""
-    values = np.ascontiguousarray(values)
-    validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if missing.any() else None
-    return pa.Array.from_buffers(arrow_type, len(values), [validity, pa.py_buffer(values)])
 
 
 def write_hourly_partitions(lake: Lake, bucket: int, rows: pd.DataFrame | pa.Table) -> int:

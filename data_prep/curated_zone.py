@@ -25,11 +25,10 @@ from contracts.schemas import (
 from contracts.storage import Lake, Zone, home_buckets
 from data_prep.curated_hourly import HourlyLookup, write_hourly_bucket
 from data_prep.processed_zone import bucket_file
-from data_prep.sorted_runs import combined_key, group_sums, run_codes
+from data_prep.sorted_runs import NAT, combined_key, group_sums, run_codes
 
 HOUR_NS = 3_600 * 10**9
 DAY_NS = 24 * HOUR_NS
-NAT = np.iinfo(np.int64).min  # NaT as int64
 
 
 def local_dates(ts: pd.Series, home_ids: pd.Series, zones: pd.Series) -> pd.Series:

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+NAT = np.iinfo(np.int64).min  # NaT as int64
+
 
 def run_starts(values: np.ndarray) -> np.ndarray | None:
     """The first row of each run of equal neighbours in an object array; None when its values cannot be compared
@@ -116,13 +118,34 @@ def arrow_table(frame: pd.DataFrame, schema: pa.Schema, coded: Mapping[str, Code
     return pa.Table.from_arrays(arrays, schema=empty.schema)
 
 
-def arrow_column(column: pd.Series, arrow_type: pa.DataType, coded: Coded | None = None) -> pa.Array:
-    """``column`` as an Arrow array of ``arrow_type`` (see :func:`arrow_table`)."""
+def arrow_column(
+    column: pd.Series, arrow_type: pa.DataType | None = None, coded: Coded | None = None
+) -> pa.Array:
+    """``column`` as ``pa.array(column, arrow_type, from_pandas=True)`` converts it, for less.
+
+    Text is converted from its codes (``coded``, else :func:`run_codes`), once per distinct value; float and
+    datetime values of the column's own type are wrapped without a copy, NaN and NaT as nulls.
+    """
     if coded is None and column.dtype == object:
         coded = Coded(*run_codes(column))
     if coded is not None:
         return coded.arrow(arrow_type)
+    own_type = pa.array(column.iloc[:0], from_pandas=True).type
+    if arrow_type is None or arrow_type == own_type:
+        if column.dtype.kind == "M":
+            values = column.array.asi8
+            return with_nulls(own_type, values, values == NAT)
+        if column.dtype in (np.float32, np.float64):
+            values = column.to_numpy()
+            return with_nulls(own_type, values, np.isnan(values))
     return pa.array(column, type=arrow_type, from_pandas=True)
+
+
+def with_nulls(arrow_type: pa.DataType, values: np.ndarray, missing: np.ndarray) -> pa.Array:
+    """Fixed-width ``values`` as an Arrow array of ``arrow_type`` on the same memory, null where ``missing``."""
+    values = np.ascontiguousarray(values)
+    validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if missing.any() else None
+    return pa.Array.from_buffers(arrow_type, len(values), [validity, pa.py_buffer(values)])
 
 
 def combined_key(major: np.ndarray, minor: np.ndarray) -> np.ndarray | None:
