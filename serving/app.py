@@ -41,7 +41,10 @@ def create_app(context: Any = None) -> FastAPI:
 
     Building the app does no I/O: routes and schemas only.
     """
+    from serving.ast_lock import serialize_ast_parse
     from serving.families import family_classes
+
+    serialize_ast_parse()  # schemas are built on request threads too: see serving.ast_lock
     from serving.routes_data import data_router
 
     app = FastAPI(

@@ -63,11 +63,13 @@ class ServingContext:
         A family whose model cannot be loaded yet (no champion) is still created; ``/readyz`` reports it and the
         poll loads it once the registry has it.
         """
+        from serving.ast_lock import serialize_ast_parse
         from serving.clients import ApiKeyStore
         from serving.data_management import recent_readings
         from serving.families import family_class
         from serving.families.mlflow_models import configure_registry
 
+        serialize_ast_parse()  # before the service's threads start: see serving.ast_lock
         serving = settings.serving
         lake = Lake.from_settings(settings.storage)
         recent = partial(recent_readings, serving.state_dir)

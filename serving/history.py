@@ -202,10 +202,13 @@ def profile_attributes(profiles: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 def _placeholders(homes: Sequence[str], hourly: pd.DataFrame, issue_time: datetime | None) -> pd.DataFrame:
     """One row without values per home: the model forecasts a home without readings from its attributes alone.
 
-    The row lies inside the hour axis the model builds (the other homes' first hour, else the day before the issue
-    date, now when none is given), so that the issue time is inside it in every time zone.
+    The row lies inside the hour axis the model builds, so that the issue time is inside it in every time zone.
+    With an issue time, every home is forecast in one model call: the row is the other homes' first hour (the day
+    before the issue date when there are none). Without one, homes without readings are forecast in a call of
+    their own, issued now (``forecast_compute.issue_groups``): the row is the day before today, wherever the other
+    homes' readings lie.
     """
-    if len(hourly):
+    if issue_time is not None and len(hourly):
         anchor = pd.Timestamp(hourly[TS].min())
     else:
         issue = pd.Timestamp.now(tz="UTC") if issue_time is None else _utc(pd.Timestamp(issue_time))

@@ -76,6 +76,22 @@ def test_a_home_gets_the_same_forecast_alone_and_in_a_batch(world):
     assert batch[COLD_HOME]["cold_start"] and not batch["s000"]["cold_start"]
 
 
+def test_a_home_without_readings_is_forecast_in_a_batch_with_homes_that_have_them(world):
+    """Regression: the reading-less home's placeholder row lay at the other homes' first hour while its forecast
+    was issued now, so the whole batch failed (a 400 to the client, a failed batch in the background pass)."""
+    context = ServingContext.start(world.settings(warm_forecasts=False, forecast_cache_entries=0))
+    context.homes.register("acme-empty", "acme")
+    with TestClient(create_app(context)) as client:
+        batch = _by_home(_post(client, world, ["acme-empty", "s000"]))
+        alone = {h: _by_home(_post(client, world, [h]))[h] for h in ("acme-empty", "s000")}
+    assert batch["s000"] == alone["s000"] and not batch["s000"]["cold_start"]
+    empty = batch["acme-empty"]
+    assert empty["cold_start"] and empty["freshness"]["last_reading_start"] is None
+    assert len(empty["forecast"]) == len(alone["acme-empty"]["forecast"]) > 0
+    if empty["issue_time"] == alone["acme-empty"]["issue_time"]:  # both issued in the same clock hour
+        assert empty == alone["acme-empty"]
+
+
 def test_a_profile_change_bumps_the_home_input_version_and_the_forecast_is_computed_again(world):
     context = ServingContext.start(world.settings(warm_forecasts=False))
     family = context.families["forecast"]

@@ -56,6 +56,7 @@ def fuzz_api(world: ServedWorld):
     context = ServingContext.start(settings_)
     context.homes.register(FUZZ_HOME, FUZZ_CLIENT)
     key = ApiKeyStore(f"{settings_.serving.state_dir}/clients.db").add(FUZZ_CLIENT)
+    assert context.families["forecast"].wait_until_warm(timeout_s=120)  # no background pass under the fuzzing
     app = create_app(context)
     with TestClient(app) as client:  # runs the app's lifespan
         yield (

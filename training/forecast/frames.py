@@ -151,8 +151,14 @@ class HourlyPanel:
         return pd.to_datetime((np.asarray(index, dtype=np.int64) + self.axis_start) * _HOUR_NS, utc=True)
 
     def last_reading_hour(self) -> int:
-        """Axis index of the last hour with any kWh value."""
+        """Axis index of the last hour with any kWh value.
+
+        Raises:
+            ValueError: no home has a kWh value (only an explicit issue time can place a forecast then).
+        """
         known = np.flatnonzero(~np.isnan(self.values[KWH]).all(axis=0))
+        if known.size == 0:
+            raise ValueError("the input holds no kWh reading: give an issue time to forecast these homes")
         return int(known.max())
 
     def home_index(self, home_ids: list[str] | pd.Index) -> np.ndarray:

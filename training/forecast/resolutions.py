@@ -143,10 +143,9 @@ class MultiResolutionForecaster:
         window = self.hourly_windows if resolution.name == "hourly" else self.daily_windows
         data = build_set(resolution, panel, resolution.rows(panel, home, dates), window.min_history_days)
         if len(data.y) == 0:
-            first, last = panel.timestamps(np.array([0, panel.last_reading_hour()]))
             raise ValueError(
                 f"nothing to forecast: the issue date {_as_date(int(dates[0])).date()} is outside the data "
-                f"({first.date()} to {last.date()})"
+                f"({_reading_span(panel)})"
             )
         quantiles = self.models_[resolution.name].predict_quantiles(data.X, data.groups, data.cold)
         out = resolution.ids(panel, data.rows)
@@ -154,6 +153,15 @@ class MultiResolutionForecaster:
         for column in quantiles.columns:
             out[column] = quantiles[column].to_numpy()
         return out
+
+
+def _reading_span(panel: HourlyPanel) -> str:
+    """``first to last`` date of the panel's readings, for messages."""
+    known = ~np.isnan(panel.values[KWH]).all(axis=0)
+    if not known.any():
+        return "which holds no kWh reading"
+    first, last = panel.timestamps(np.flatnonzero(known)[[0, -1]])
+    return f"{first.date()} to {last.date()}"
 
 
 def reconcile_hourly(hourly: pd.DataFrame, daily: pd.DataFrame) -> pd.DataFrame:
