@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,14 +55,22 @@ class SmallTables:
 
 
 def rebuild_small_sources(
-    lake: Lake, manifest: pd.DataFrame, changed: set[Source], rules: RuleSet
+    lake: Lake,
+    manifest: pd.DataFrame,
+    changed: set[Source],
+    rules: RuleSet,
+    staged: Mapping[str, pa.Table] | None = None,
 ) -> SmallTables:
     """Rebuild the processed table of every changed small source, read the others as they are, and derive the
-    homes table and the lookups from them."""
+    homes table and the lookups from them.
+
+    Args:
+        staged: the parts this run staged, by file hash, so that they are not read back.
+    """
     tables = {}
     for source in SMALL_SOURCES:
         if source in changed:
-            tables[source], _ = build_small_table(lake, source, _active(manifest, source), rules)
+            tables[source], _ = build_small_table(lake, source, _active(manifest, source), rules, staged)
         else:
             tables[source] = _read_or_empty(
                 lake, lake.path(Zone.PROCESSED, source.value, f"{source.value}.parquet")

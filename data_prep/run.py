@@ -12,7 +12,7 @@ the last run (:mod:`data_prep.ingest.api_inputs`), leaves homes deleted through 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -179,19 +179,29 @@ def _ingest(
 ) -> tuple[int, SmallTables]:
     """Register every input, stage the new ones, and record them; returns the rows staged and the small tables.
 
-    Reading files are staged by the worker processes, each as soon as it is copied, while the next ones are copied.
-    Once every file is copied, a thread of this process stages the files of the small sources (profiles, bills,
-    weather, prices) and rebuilds their processed tables, the homes table and the lookups
-    (:func:`~data_prep.prep_stages.rebuild_small_sources`), which the buckets need next.
+    The small sources' files (profiles, bills, weather, prices) are copied first. Once they are registered, a
+    thread of this process stages them and rebuilds their processed tables, the homes table and the lookups
+    (:func:`~data_prep.prep_stages.rebuild_small_sources`), which the buckets need next, while the reading files
+    are copied; the worker processes stage each reading file as soon as it is copied.
 
     Invariants:
         The manifest is written only once the new files are staged: after a crash, their hashes are unknown and a
         rerun ingests them again.
     """
+    inputs = sorted(
+        inputs, key=lambda item: item.source is Source.READINGS
+    )  # the small sources first, in order
+    n_small = sum(item.source is not Source.READINGS for item in inputs)
     jobs: list[StageJob] = []
     state = {"lake": lake, "settings": settings, "rules": rules, "now": now}
-    with WorkerPool(_stage, prep_workers(lake, settings), state) as readings_pool:
+    with (
+        WorkerPool(_stage, prep_workers(lake, settings), state) as readings_pool,
+        ThreadPoolExecutor(1) as side,
+    ):
+        small_work = None
         for done, (item, copied) in enumerate(zip(inputs, _copy_in(raw, inputs, now), strict=True)):
+            if done == n_small:  # every small file registered: their tables are built while readings copy
+                small_work = _start_small_sources(side, lake, manifest, jobs, rules)
             progress("copy", done, len(inputs))
             job = _register(raw, manifest, item, copied, now)
             if job is not None:
@@ -199,16 +209,14 @@ def _ingest(
                 result.api_files_new += isinstance(item, LakeInput)
                 if job.source is Source.READINGS:  # parsed while the next files are copied
                     readings_pool.submit(job)
+        small_work = small_work or _start_small_sources(side, lake, manifest, jobs, rules)
         progress("copy", len(inputs), len(inputs))
         result.files_new = len(jobs)
-        changed = {Source(s) for s in manifest.loc[~manifest["committed"], "source"].unique()}
         readings = [j for j in jobs if j.source is Source.READINGS]
         others = [j for j in jobs if j.source is not Source.READINGS]
         progress("parse", 0, len(jobs))
-        with ThreadPoolExecutor(max_workers=1) as side:
-            small_work = side.submit(_small_sources, lake, manifest.copy(), others, changed, rules)
-            staged = readings_pool.results(on_done=lambda done, total: progress("parse", done, len(jobs)))
-            staged_others, small = small_work.result()
+        staged = readings_pool.results(on_done=lambda done, total: progress("parse", done, len(jobs)))
+        staged_others, small = small_work.result()
     progress("parse", len(jobs), len(jobs))
     outcomes = dict(zip([j.sha256 for j in readings + others], staged + staged_others, strict=True))
     staged_total = 0
@@ -245,6 +253,16 @@ def _register(
     )
 
 
+def _start_small_sources(
+    side: ThreadPoolExecutor, lake: Lake, manifest: pd.DataFrame, jobs: list[StageJob], rules: RuleSet
+) -> Future[tuple[list[tuple[int, int, pa.Table]], SmallTables]]:
+    """Stage the small sources' new files of ``jobs`` and rebuild their tables on ``side``, once every small file
+    is registered in ``manifest`` (the sources changed are those with files not committed yet)."""
+    changed = {Source(s) for s in manifest.loc[~manifest["committed"], "source"].unique()} - {Source.READINGS}
+    others = [j for j in jobs if j.source is not Source.READINGS]
+    return side.submit(_small_sources, lake, manifest.copy(), others, changed, rules)
+
+
 def _small_sources(
     lake: Lake, manifest: pd.DataFrame, jobs: list[StageJob], changed: set[Source], rules: RuleSet
 ) -> tuple[list[tuple[int, int, pa.Table]], SmallTables]:
@@ -257,7 +275,9 @@ def _small_sources(
         parse_small_file(lake, j.raw_path, j.source, j.logical_name, j.sha256, j.ingest_seq, j.spec, rules)
         for j in jobs
     ]
-    return staged, prep_stages.rebuild_small_sources(lake, manifest, changed, rules)
+    parts = {j.sha256: file.part for j, file in zip(jobs, staged, strict=True)}
+    small = prep_stages.rebuild_small_sources(lake, manifest, changed, rules, parts)
+    return [(file.rows_in, file.rows_staged, file.quarantine) for file in staged], small
 
 
 def _copy_in(raw: RawZone, inputs: list[InputFile | LakeInput], now: datetime) -> Iterator[CopiedFile | None]:

@@ -8,6 +8,8 @@ Layout: ``processed/_parsed/<source>/<sha16>/part.parquet`` (a file's valid rows
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -44,6 +46,15 @@ def contract_for(source: Source, rules: RuleSet) -> TableContract:
     return TableContract(PRICES.columns, PRICES.key, dict(rules.prices.ranges))
 
 
+class StagedFile(NamedTuple):
+    """What staging one small file did: its row counts, its quarantine, and the part it staged."""
+
+    rows_in: int
+    rows_staged: int
+    quarantine: pa.Table
+    part: pa.Table
+
+
 def parse_small_file(
     lake: Lake,
     raw_path: str,
@@ -53,8 +64,8 @@ def parse_small_file(
     seq: int,
     spec: SourceSpec,
     rules: RuleSet,
-) -> tuple[int, int, pa.Table]:
-    """Stage one file; returns (rows_in, rows_staged, quarantine)."""
+) -> StagedFile:
+    """Stage one file: its valid rows written as its part, its rejected rows in its quarantine."""
     log = QuarantineLog(source.value, source_file)
     if source is Source.PROFILES:
         documents = read_documents(lake.read_bytes(raw_path), raw_path)
@@ -75,9 +86,12 @@ def parse_small_file(
             frame_part, n_records = parse_table_batch(batch, contract, spec, log)
             parts.append(frame_part)
             rows_in += n_records
+        filled = [p for p in parts if not p.empty]
         frame = (
-            pd.concat([p for p in parts if not p.empty], ignore_index=True)
-            if any(not p.empty for p in parts)
+            filled[0]
+            if len(filled) == 1
+            else pd.concat(filled, ignore_index=True)
+            if filled
             else pd.DataFrame()
         )
         if source is Source.BILLS and not frame.empty:
@@ -89,7 +103,7 @@ def parse_small_file(
         table = table.append_column("ingest_seq", pa.array(np.full(len(frame), seq, dtype=np.int64)))
     path = posixpath.join(staged_dir(lake, source.value, sha), "part.parquet")
     lake.write_table(path, table, **staged_parquet_options(table.schema))
-    return rows_in, len(frame), log.table()
+    return StagedFile(rows_in, len(frame), log.table(), table)
 
 
 def _bill_row_checks(frame: pd.DataFrame, rules: RuleSet, log: QuarantineLog) -> pd.DataFrame:
@@ -117,13 +131,23 @@ def _bill_row_checks(frame: pd.DataFrame, rules: RuleSet, log: QuarantineLog) ->
 
 
 def build_small_table(
-    lake: Lake, source: Source, active_shas: list[str], rules: RuleSet
+    lake: Lake,
+    source: Source,
+    active_shas: list[str],
+    rules: RuleSet,
+    staged: Mapping[str, pa.Table] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rebuild a source's processed table from its active files; returns it and the cross-file quarantine rows."""
+    """Rebuild a source's processed table from its active files; returns it and the cross-file quarantine rows.
+
+    Args:
+        staged: the parts staged by this run, by file hash (:attr:`StagedFile.part`); the others are read back.
+    """
     frames = []
     for sha in active_shas:
         path = posixpath.join(staged_dir(lake, source.value, sha), "part.parquet")
-        if lake.exists(path):
+        if staged is not None and sha in staged:
+            frames.append(staged[sha].to_pandas())
+        elif lake.exists(path):
             frames.append(lake.read_table(path).to_pandas())
     if source is Source.PROFILES:
         table = latest_profiles(frames)
@@ -138,7 +162,7 @@ def build_small_table(
             table, overlaps = _overlapping_bills(table)
             dropped = pd.concat([dropped, overlaps], ignore_index=True)
     target = lake.path(Zone.PROCESSED, source.value, f"{source.value}.parquet")
-    lake.write_table(target, pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False))
+    lake.write_table(target, pa.Table.from_pandas(table, preserve_index=False))
     _write_series_quarantine(lake, source, dropped)
     return table, dropped
 

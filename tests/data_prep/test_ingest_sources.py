@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import pandas as pd
 import pytest
 
 from contracts.schemas import Source
@@ -26,10 +27,8 @@ def _stage(
     path = lake.path("in", name)
     lake.write_bytes(path, text.encode())
     sha = uuid.uuid4().hex * 2
-    rows_in, rows_staged, quarantine = parse_small_file(
-        lake, path, source, name, sha, seq, spec or SourceSpec(), load_rules()
-    )
-    return lake, sha, rows_in, rows_staged, quarantine.to_pandas()
+    staged = parse_small_file(lake, path, source, name, sha, seq, spec or SourceSpec(), load_rules())
+    return lake, sha, staged.rows_in, staged.rows_staged, staged.quarantine.to_pandas()
 
 
 @pytest.mark.parametrize(
@@ -87,6 +86,32 @@ def test_fahrenheit_is_converted_when_declared():
     )
     table, _ = build_small_table(lake, Source.WEATHER, [sha], load_rules())
     assert table["temp_c"].item() == pytest.approx(30.0)
+
+
+@pytest.mark.parametrize(
+    ("source", "text"),
+    [
+        pytest.param(
+            Source.WEATHER, "lat,lon,ts,temp_c,ghi_w_m2\n40,-75,2025-07-01T18:00:00Z,20,700\n", id="weather"
+        ),
+        pytest.param(
+            Source.BILLS, "home_id,period_start,period_end,kwh\nh1,2025-01-01,2025-02-01,300\n", id="bills"
+        ),
+        pytest.param(
+            Source.PROFILES, '{"home_id": "h1", "client_id": "acme", "pool": true}\n', id="profiles"
+        ),
+    ],
+)
+def test_a_part_staged_in_the_run_builds_the_table_its_stored_copy_builds(source, text):
+    lake = Lake(f"memory://sources-{uuid.uuid4().hex}")
+    path = lake.path("in", "f.jsonl" if source is Source.PROFILES else "f.csv")
+    lake.write_bytes(path, text.encode())
+    sha = uuid.uuid4().hex * 2
+    staged = parse_small_file(lake, path, source, "f", sha, 1, SourceSpec(), load_rules())
+    in_run, _ = build_small_table(lake, source, [sha], load_rules(), {sha: staged.part})
+    stored, _ = build_small_table(lake, source, [sha], load_rules())
+    assert staged.rows_staged == len(in_run) == 1
+    pd.testing.assert_frame_equal(in_run, stored)
 
 
 def test_prices_in_another_currency_become_eur():
