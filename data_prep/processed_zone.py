@@ -40,16 +40,10 @@ from contracts.schemas import (
     QualityFlag,
 )
 from contracts.storage import Lake, Zone
+from data_prep.grid_layout import GridLayout, grid_layout
 from data_prep.hourly_rollup import FLAG_CODE, FLAG_VALUES, HOURLY_READINGS
 from data_prep.quality.rules import RuleSet
-from data_prep.readings_grid import (
-    VALUE_COLUMNS,
-    GridLayout,
-    SortedRows,
-    align_rows,
-    grid_layout,
-    home_intervals,
-)
+from data_prep.readings_grid import VALUE_COLUMNS, SortedRows, align_rows, home_intervals
 from data_prep.sorted_runs import (
     Coded,
     arrow_table,

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data_prep.grid_layout import build_grid
 from data_prep.quality.rules import ReadingRules
-from data_prep.readings_grid import align, build_grid, deduplicate, infer_intervals
+from data_prep.readings_grid import align, deduplicate, infer_intervals
 from data_prep.sorted_runs import run_codes, stable_order
 
 
