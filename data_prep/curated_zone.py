@@ -156,6 +156,9 @@ def monthly_totals(daily: pd.DataFrame, bills: pd.DataFrame) -> pd.DataFrame:
     monthly = monthly.reset_index()
     billed = prorate_bills(bills)
     monthly = monthly.merge(billed, on=[HOME_ID, "month"], how="outer")
+    # A billed month without readings has no day with data: 0, so the column is an integer in every bucket's file
+    # (NaN would make it a float in some and an integer in others, and a reader of the folder fail).
+    monthly["days_with_data"] = monthly["days_with_data"].fillna(0).astype(np.int64)
     monthly["days_in_month"] = monthly["month"].dt.days_in_month
     return monthly.sort_values([HOME_ID, "month"], ignore_index=True)
 
@@ -232,9 +235,7 @@ def write_curated_bucket(
     columns = {c: hourly[c] for c in (HOME_ID, TS, KWH, "share_imputed")}
     hourly = pd.DataFrame({**columns, "temp_c": temp_c}, index=hourly.index, copy=False)
     daily = daily_from_hourly(hourly, grid[grid[INTERVAL_MIN] == 1440], zones, (code, ids))
-    if not bills.empty:
-        in_bucket = home_buckets(pa.array(bills[HOME_ID].astype(str)), n_buckets).to_numpy() == bucket
-        bills = bills[in_bucket & ~bills[HOME_ID].isin(excluded).to_numpy()]
+    bills = _bucket_bills(bills, bucket, n_buckets, excluded)
     lake.write_table(
         bucket_file(lake, "consumption_daily", bucket, Zone.CURATED),
         pa.Table.from_pandas(daily, preserve_index=False),
@@ -249,6 +250,35 @@ def write_curated_bucket(
         bucket_file(lake, "bill_check", bucket, Zone.QUALITY),
         pa.Table.from_pandas(checks, preserve_index=False),
     )
+
+
+def write_billed_months(
+    lake: Lake, bucket: int, bills: pd.DataFrame, n_buckets: int, excluded: list[str]
+) -> None:
+    """The monthly file of a bucket without readings on the grid: the billed months of its homes that have bills
+    (homes billed monthly without a meter feed), and no file when none has."""
+    bills = _bucket_bills(bills, bucket, n_buckets, excluded)
+    if bills.empty:
+        return
+    no_days = pd.DataFrame(
+        {
+            HOME_ID: pd.Series(dtype=object),
+            "date": pd.Series(dtype="datetime64[ns]"),
+            KWH: pd.Series(dtype=float),
+        }
+    )
+    lake.write_table(
+        bucket_file(lake, "consumption_monthly", bucket, Zone.CURATED),
+        pa.Table.from_pandas(monthly_totals(no_days, bills), preserve_index=False),
+    )
+
+
+def _bucket_bills(bills: pd.DataFrame, bucket: int, n_buckets: int, excluded: list[str]) -> pd.DataFrame:
+    """The bills of the homes of ``bucket`` that are not ``excluded``."""
+    if bills.empty:
+        return bills
+    in_bucket = home_buckets(pa.array(bills[HOME_ID].astype(str)), n_buckets).to_numpy() == bucket
+    return bills[in_bucket & ~bills[HOME_ID].isin(excluded).to_numpy()]
 
 
 def curated_files(lake: Lake, bucket: int) -> list[str]:

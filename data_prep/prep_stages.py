@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from contracts.config import Settings
 from contracts.schemas import HOME_ID, LAT, LON, Source
-from contracts.storage import Lake, Zone
+from contracts.storage import Lake, Zone, home_buckets
 from data_prep import curated_zone as curated
 from data_prep.curated_hourly import WEATHER_VALUES, HourlyLookup, nearest_points
 from data_prep.hourly_rollup import hourly_rollup
@@ -85,6 +85,18 @@ def pending_buckets(lake: Lake, pending: pd.DataFrame) -> set[int]:
 
 def all_buckets(lake: Lake) -> set[int]:
     return staged_buckets(lake, Source.READINGS.value)
+
+
+def curated_buckets(lake: Lake, bills: pd.DataFrame, n_buckets: int) -> set[int]:
+    """Every bucket with curated rows to write or to remove: those with staged readings, those of the homes with
+    bills, and those with a monthly file (whose homes may have lost their bills)."""
+    billed = (
+        set(home_buckets(pa.array(bills[HOME_ID].astype(str)), n_buckets).to_pylist())
+        if len(bills)
+        else set()
+    )
+    monthly = lake.glob(lake.path(Zone.CURATED, "consumption_monthly", "bucket=*.parquet"))
+    return all_buckets(lake) | billed | {int(p.rsplit("=", 1)[1].split(".")[0]) for p in monthly}
 
 
 def homes_table(small: dict[Source, pd.DataFrame]) -> pd.DataFrame:
@@ -177,6 +189,7 @@ def _rebuild_bucket(bucket: int) -> None:
         _clear_bucket(lake, bucket)
         if built is not None:
             write_series_outcome(lake, bucket, built)
+        curated.write_billed_months(lake, bucket, s["bills"], s["n_buckets"], s["excluded"])
         return
     grid, hourly = built.grid, hourly_rollup(built.grid, built.coded)
     write_processed_bucket(lake, bucket, built, hourly, sample=bucket == s["sample_bucket"])

@@ -113,7 +113,9 @@ def run_prep(
     result = PrepResult(lake.uri, files_seen=len(inputs), homes_purged=list(lifecycle.purged))
     result.homes_excluded = sorted(lifecycle.exclusions.excluded)
     new_rows, small = _ingest(lake, raw, manifest, inputs, settings, rules, now, progress, result)
-    result.buckets_rebuilt = _buckets_to_rebuild(lake, manifest, lifecycle.buckets_to_rebuild(n_buckets))
+    result.buckets_rebuilt = _buckets_to_rebuild(
+        lake, manifest, lifecycle.buckets_to_rebuild(n_buckets), small.tables[Source.BILLS], n_buckets
+    )
     excluded = lifecycle.exclusions.excluded
     with ReportPlotter(prep_workers(lake, settings) > 1) as plotter:
         prep_stages.rebuild_buckets(
@@ -135,9 +137,11 @@ def run_prep(
     return result
 
 
-def _buckets_to_rebuild(lake: Lake, manifest: pd.DataFrame, lifecycle_buckets: set[int]) -> list[int]:
+def _buckets_to_rebuild(
+    lake: Lake, manifest: pd.DataFrame, lifecycle_buckets: set[int], bills: pd.DataFrame, n_buckets: int
+) -> list[int]:
     """The buckets that uncommitted reading files touched, those whose homes were deleted or purged
-    (``lifecycle_buckets``), and every bucket when a small source changed."""
+    (``lifecycle_buckets``), and every bucket with curated rows when a small source changed."""
     from data_prep import prep_stages
 
     pending = manifest[~manifest["committed"]]
@@ -145,7 +149,7 @@ def _buckets_to_rebuild(lake: Lake, manifest: pd.DataFrame, lifecycle_buckets: s
     buckets |= lifecycle_buckets
     if {Source(s) for s in pending["source"].unique()} - {Source.READINGS}:
         # New profiles, bills, weather or prices change every home's curated rows.
-        buckets |= prep_stages.all_buckets(lake)
+        buckets |= prep_stages.curated_buckets(lake, bills, n_buckets)
     return sorted(buckets)
 
 

@@ -50,6 +50,22 @@ def test_bills_are_prorated_by_day_onto_calendar_months():
     assert monthly[pd.Timestamp("2025-02-01")] == pytest.approx(140.0)
 
 
+def test_a_billed_month_without_readings_has_zero_days_with_data_as_an_integer():
+    daily = pd.DataFrame({"home_id": ["r"], "date": [pd.Timestamp("2025-01-05")], "kwh": [10.0]})
+    bills = pd.DataFrame(
+        {
+            "home_id": ["b"],
+            "period_start": [pd.Timestamp("2025-01-01")],
+            "period_end": [pd.Timestamp("2025-02-01")],
+            "kwh": [310.0],
+        }
+    )
+    monthly = curated.monthly_totals(daily, bills).set_index("home_id")
+    assert monthly["days_with_data"].dtype == np.int64  # the same type in every bucket's file
+    assert monthly.loc["b", "days_with_data"] == 0 and np.isnan(monthly.loc["b", "kwh"])
+    assert monthly.loc["r", "days_with_data"] == 1 and np.isnan(monthly.loc["r", "bill_kwh"])
+
+
 def test_bill_check_sums_the_readings_of_the_period():
     days = pd.date_range("2025-01-01", periods=31, freq="D")
     daily = pd.DataFrame({"home_id": "h", "date": days, "kwh": 10.0})

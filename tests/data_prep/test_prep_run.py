@@ -195,3 +195,41 @@ def test_a_bucket_whose_every_row_is_quarantined_still_balances(tmp_path):
     quarantine = lake.read_table(lake.path(Zone.QUARANTINE, "readings_series")).to_pandas()
     assert sorted(quarantine["line"]) == [2, 3, 4, 5, 6, 7]
     assert not lake.glob(lake.path(Zone.CURATED, "consumption_hourly", "*"))
+
+
+def _bills_only_inputs(root, billed_kwh: list[float]) -> str:
+    """Hourly readings of ``r1`` and monthly bills of ``b1`` and ``b2`` (no readings), in buckets of their own."""
+    (root / "readings").mkdir(parents=True, exist_ok=True)
+    (root / "bills").mkdir(exist_ok=True)
+    stamps = pd.date_range("2025-01-01", periods=24 * 59, freq="h", tz="UTC")
+    kwh = 0.3 + 0.4 * (stamps.hour / 23) + 0.05 * (stamps.dayofweek / 6)  # a daily and weekly shape, not flat
+    readings = pd.DataFrame({"home_id": "r1", "ts": stamps.strftime("%Y-%m-%dT%H:%M:%S+00:00"), "kwh": kwh})
+    readings.to_csv(root / "readings" / "r.csv", index=False)
+    bills = [
+        f"{home},2025-01-01,2025-02-01,{kwh}\n{home},2025-02-01,2025-03-01,{kwh}\n"
+        for home, kwh in zip(["b1", "b2"], billed_kwh, strict=False)
+    ]
+    (root / "bills" / "bills.csv").write_text("home_id,period_start,period_end,kwh\n" + "".join(bills))
+    return str(root)
+
+
+def test_homes_with_bills_and_no_readings_get_monthly_rows_in_a_bucket_without_readings(tmp_path):
+    from contracts.storage import home_bucket
+
+    settings = settings_for(str(tmp_path / "lake"))
+    n = settings.prep.n_buckets
+    assert len({home_bucket(h, n) for h in ("r1", "b1", "b2")}) == 3  # each home in a bucket of its own
+    run_prep(_bills_only_inputs(tmp_path / "in", [310.0, 280.0]), settings, now=NOW)
+    lake = Lake.from_settings(settings.storage)
+    monthly = lake.read_table(
+        lake.path(Zone.CURATED, "consumption_monthly")
+    ).to_pandas()  # the folder as one table
+    billed = monthly[monthly["home_id"] == "b1"].sort_values("month")
+    assert billed["bill_kwh"].tolist() == pytest.approx([310.0, 310.0])
+    assert billed["kwh"].isna().all() and billed["days_with_data"].tolist() == [0, 0]
+    assert set(monthly["home_id"]) == {"r1", "b1", "b2"}
+    assert (monthly.loc[monthly["home_id"] == "r1", "days_with_data"] > 0).all()
+
+    run_prep(_bills_only_inputs(tmp_path / "in", [310.0]), settings, now=NOW)  # a corrected file without b2
+    monthly = lake.read_table(lake.path(Zone.CURATED, "consumption_monthly")).to_pandas()
+    assert set(monthly["home_id"]) == {"r1", "b1"}
