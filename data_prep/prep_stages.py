@@ -194,8 +194,9 @@ def _rebuild_bucket(bucket: int) -> None:
     grid, hourly = built.grid, hourly_rollup(built.grid, built.coded)
     write_processed_bucket(lake, bucket, built, hourly, sample=bucket == s["sample_bucket"])
     excluded = grid[HOME_ID].isin(s["excluded"]).to_numpy() if s["excluded"] else np.zeros(len(grid), bool)
-    if excluded.all():  # every home of the bucket is deleted: no curated rows
+    if excluded.all():  # every home with readings is deleted: at most the billed months of the others
         lake.rm(curated.curated_files(lake, bucket))
+        curated.write_billed_months(lake, bucket, s["bills"], s["n_buckets"], s["excluded"])
         return
     if excluded.any():  # filtering copies every column: only when a home is left out
         grid, hourly = grid[~excluded], hourly[~hourly[HOME_ID].isin(s["excluded"])]

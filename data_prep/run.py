@@ -192,9 +192,8 @@ def _ingest(
         The manifest is written only once the new files are staged: after a crash, their hashes are unknown and a
         rerun ingests them again.
     """
-    inputs = sorted(
-        inputs, key=lambda item: item.source is Source.READINGS
-    )  # the small sources first, in order
+    # The small sources first, each source in its order.
+    inputs = sorted(inputs, key=lambda item: item.source is Source.READINGS)
     n_small = sum(item.source is not Source.READINGS for item in inputs)
     jobs: list[StageJob] = []
     state = {"lake": lake, "settings": settings, "rules": rules, "now": now}

@@ -197,8 +197,9 @@ def test_a_bucket_whose_every_row_is_quarantined_still_balances(tmp_path):
     assert not lake.glob(lake.path(Zone.CURATED, "consumption_hourly", "*"))
 
 
-def _bills_only_inputs(root, billed_kwh: list[float]) -> str:
-    """Hourly readings of ``r1`` and monthly bills of ``b1`` and ``b2`` (no readings), in buckets of their own."""
+def _bills_only_inputs(root, billed: dict[str, float]) -> str:
+    """Hourly readings of ``r1`` and two monthly bills of each home of ``billed`` (kWh per bill), which has no
+    readings."""
     (root / "readings").mkdir(parents=True, exist_ok=True)
     (root / "bills").mkdir(exist_ok=True)
     stamps = pd.date_range("2025-01-01", periods=24 * 59, freq="h", tz="UTC")
@@ -207,10 +208,17 @@ def _bills_only_inputs(root, billed_kwh: list[float]) -> str:
     readings.to_csv(root / "readings" / "r.csv", index=False)
     bills = [
         f"{home},2025-01-01,2025-02-01,{kwh}\n{home},2025-02-01,2025-03-01,{kwh}\n"
-        for home, kwh in zip(["b1", "b2"], billed_kwh, strict=False)
+        for home, kwh in billed.items()
     ]
     (root / "bills" / "bills.csv").write_text("home_id,period_start,period_end,kwh\n" + "".join(bills))
     return str(root)
+
+
+def _monthly(settings) -> pd.DataFrame:
+    lake = Lake.from_settings(settings.storage)
+    return lake.read_table(
+        lake.path(Zone.CURATED, "consumption_monthly")
+    ).to_pandas()  # the folder as one table
 
 
 def test_homes_with_bills_and_no_readings_get_monthly_rows_in_a_bucket_without_readings(tmp_path):
@@ -219,17 +227,38 @@ def test_homes_with_bills_and_no_readings_get_monthly_rows_in_a_bucket_without_r
     settings = settings_for(str(tmp_path / "lake"))
     n = settings.prep.n_buckets
     assert len({home_bucket(h, n) for h in ("r1", "b1", "b2")}) == 3  # each home in a bucket of its own
-    run_prep(_bills_only_inputs(tmp_path / "in", [310.0, 280.0]), settings, now=NOW)
-    lake = Lake.from_settings(settings.storage)
-    monthly = lake.read_table(
-        lake.path(Zone.CURATED, "consumption_monthly")
-    ).to_pandas()  # the folder as one table
+    run_prep(_bills_only_inputs(tmp_path / "in", {"b1": 310.0, "b2": 280.0}), settings, now=NOW)
+    monthly = _monthly(settings)
     billed = monthly[monthly["home_id"] == "b1"].sort_values("month")
     assert billed["bill_kwh"].tolist() == pytest.approx([310.0, 310.0])
     assert billed["kwh"].isna().all() and billed["days_with_data"].tolist() == [0, 0]
     assert set(monthly["home_id"]) == {"r1", "b1", "b2"}
     assert (monthly.loc[monthly["home_id"] == "r1", "days_with_data"] > 0).all()
 
-    run_prep(_bills_only_inputs(tmp_path / "in", [310.0]), settings, now=NOW)  # a corrected file without b2
-    monthly = lake.read_table(lake.path(Zone.CURATED, "consumption_monthly")).to_pandas()
-    assert set(monthly["home_id"]) == {"r1", "b1"}
+    run_prep(_bills_only_inputs(tmp_path / "in", {"b1": 310.0}), settings, now=NOW)  # corrected: without b2
+    assert set(_monthly(settings)["home_id"]) == {"r1", "b1"}
+
+
+def test_a_billed_home_keeps_its_months_when_the_homes_with_readings_of_its_bucket_are_deleted(tmp_path):
+    from contracts.storage import home_bucket
+    from serving.data_management import ProfileStore
+
+    settings = settings_for(str(tmp_path / "lake"))
+    n = settings.prep.n_buckets
+    neighbour = next(f"b{i}" for i in range(100) if home_bucket(f"b{i}", n) == home_bucket("r1", n))
+    inputs = _bills_only_inputs(tmp_path / "in", {neighbour: 300.0})
+    run_prep(inputs, settings, now=NOW)
+    assert set(_monthly(settings)["home_id"]) == {"r1", neighbour}
+    ProfileStore(Lake.from_settings(settings.storage)).mark_deleted("r1", "acme", NOW)
+    result = run_prep(inputs, settings, now=NOW + pd.Timedelta(hours=1))  # deleted, not purged yet
+    assert result.homes_excluded == ["r1"]
+    assert set(_monthly(settings)["home_id"]) == {neighbour}
+    corrected = _bills_only_inputs(
+        tmp_path / "in", {neighbour: 320.0}
+    )  # a new bills file rebuilds every bucket
+    result = run_prep(corrected, settings, now=NOW + pd.Timedelta(hours=2))
+    assert home_bucket("r1", n) in result.buckets_rebuilt
+    monthly = _monthly(settings)
+    assert set(monthly["home_id"]) == {neighbour} and monthly["bill_kwh"].tolist() == pytest.approx(
+        [320.0] * 2
+    )
