@@ -147,6 +147,9 @@ def _group_means(values: np.ndarray, first: np.ndarray, size: np.ndarray) -> np.
     return total / np.maximum(count, 1)  # a group without values has a NaN total
 
 
+_DATE = "datetime64[ns]"  # local dates and months, naive, as daily_from_hourly writes them
+
+
 def monthly_totals(daily: pd.DataFrame, bills: pd.DataFrame) -> pd.DataFrame:
     """Monthly kWh per home from daily readings, beside the billed kWh prorated by day onto calendar months."""
     frame = daily.assign(month=daily["date"].dt.to_period("M").dt.start_time)
@@ -165,8 +168,14 @@ def monthly_totals(daily: pd.DataFrame, bills: pd.DataFrame) -> pd.DataFrame:
 
 def prorate_bills(bills: pd.DataFrame) -> pd.DataFrame:
     """Spread each bill's kWh evenly over its days and sum per calendar month."""
-    if bills.empty:
-        return pd.DataFrame(columns=[HOME_ID, "month", "bill_kwh"])
+    if bills.empty:  # typed, so that every bucket's monthly file has the same schema
+        return pd.DataFrame(
+            {
+                HOME_ID: pd.Series(dtype=object),
+                "month": pd.Series(dtype=_DATE),
+                "bill_kwh": pd.Series(dtype=float),
+            }
+        )
     days = (bills["period_end"] - bills["period_start"]).dt.days.to_numpy()
     expanded = bills.loc[bills.index.repeat(days)]
     offsets = np.concatenate([np.arange(d) for d in days]) if len(days) else np.array([], int)
@@ -179,10 +188,10 @@ def prorate_bills(bills: pd.DataFrame) -> pd.DataFrame:
 
 def bill_check(daily: pd.DataFrame, bills: pd.DataFrame) -> pd.DataFrame:
     """Readings summed over each bill period, beside the bill (the cross-source rule)."""
-    if bills.empty or daily.empty:
-        return pd.DataFrame(
-            columns=[HOME_ID, "period_start", "period_end", "bill_kwh", "readings_kwh", "coverage"]
-        )
+    if bills.empty or daily.empty:  # typed, so that every bucket's file has the same schema
+        dates = {c: pd.Series(dtype=_DATE) for c in ("period_start", "period_end")}
+        numbers = {c: pd.Series(dtype=float) for c in ("bill_kwh", "readings_kwh", "coverage")}
+        return pd.DataFrame({HOME_ID: pd.Series(dtype=object), **dates, **numbers})
     billed = bills[[HOME_ID, "period_start", "period_end", "kwh"]].rename(columns={"kwh": "bill_kwh"})
     bill_rows, day_rows = _same_home_pairs(billed[HOME_ID], daily[HOME_ID])
     dates = daily["date"].to_numpy()[day_rows]
@@ -263,7 +272,7 @@ def write_billed_months(
     no_days = pd.DataFrame(
         {
             HOME_ID: pd.Series(dtype=object),
-            "date": pd.Series(dtype="datetime64[ns]"),
+            "date": pd.Series(dtype=_DATE),
             KWH: pd.Series(dtype=float),
         }
     )

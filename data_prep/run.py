@@ -190,7 +190,8 @@ def _ingest(
 
     Invariants:
         The manifest is written only once the new files are staged: after a crash, their hashes are unknown and a
-        rerun ingests them again.
+        rerun ingests them again. A small source's processed table may then already hold the new files' rows (it is
+        written while the readings are copied); a rerun with the same files rebuilds it, as they are new again.
     """
     # The small sources first, each source in its order.
     inputs = sorted(inputs, key=lambda item: item.source is Source.READINGS)
@@ -201,10 +202,8 @@ def _ingest(
         WorkerPool(_stage, prep_workers(lake, settings), state) as readings_pool,
         ThreadPoolExecutor(1) as side,
     ):
-        small_work = None
+        small_work = _start_small_sources(side, lake, manifest, jobs, rules) if n_small == 0 else None
         for done, (item, copied) in enumerate(zip(inputs, _copy_in(raw, inputs, now), strict=True)):
-            if done == n_small:  # every small file registered: their tables are built while readings copy
-                small_work = _start_small_sources(side, lake, manifest, jobs, rules)
             progress("copy", done, len(inputs))
             job = _register(raw, manifest, item, copied, now)
             if job is not None:
@@ -212,7 +211,9 @@ def _ingest(
                 result.api_files_new += isinstance(item, LakeInput)
                 if job.source is Source.READINGS:  # parsed while the next files are copied
                     readings_pool.submit(job)
-        small_work = small_work or _start_small_sources(side, lake, manifest, jobs, rules)
+            if done + 1 == n_small:  # every small file registered: their tables are built while readings copy
+                small_work = _start_small_sources(side, lake, manifest, jobs, rules)
+        assert small_work is not None  # started before the loop, or at its last small file
         progress("copy", len(inputs), len(inputs))
         result.files_new = len(jobs)
         readings = [j for j in jobs if j.source is Source.READINGS]

@@ -235,8 +235,11 @@ def test_homes_with_bills_and_no_readings_get_monthly_rows_in_a_bucket_without_r
     assert set(monthly["home_id"]) == {"r1", "b1", "b2"}
     assert (monthly.loc[monthly["home_id"] == "r1", "days_with_data"] > 0).all()
 
-    run_prep(_bills_only_inputs(tmp_path / "in", {"b1": 310.0}), settings, now=NOW)  # corrected: without b2
-    assert set(_monthly(settings)["home_id"]) == {"r1", "b1"}
+    # Corrected: without b1, whose bucket sorted first. r1's bucket (no bills) now comes before b2's (billed), and
+    # the folder still reads as one table: every bucket's file has the same schema.
+    run_prep(_bills_only_inputs(tmp_path / "in", {"b2": 280.0}), settings, now=NOW)
+    assert set(_monthly(settings)["home_id"]) == {"r1", "b2"}
+    assert sorted({home_bucket(h, n) for h in ("r1", "b2")}) == [home_bucket("r1", n), home_bucket("b2", n)]
 
 
 def test_a_billed_home_keeps_its_months_when_the_homes_with_readings_of_its_bucket_are_deleted(tmp_path):
