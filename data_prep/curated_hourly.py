@@ -35,6 +35,8 @@ from data_prep.sorted_runs import Coded, arrow_column, run_codes, with_nulls
 EARTH_RADIUS_KM = 6371.0
 WEATHER_VALUES = ("temp_c", "ghi_w_m2", *WEATHER_OPTIONAL)
 HOME_ATTRIBUTES = ("weather_lat", "weather_lon", PRICE_AREA)
+# Their stored types, also in a bucket where no home has a value (Arrow would infer a null type there).
+_ATTRIBUTE_TYPES = {"weather_lat": pa.float64(), "weather_lon": pa.float64(), PRICE_AREA: pa.string()}
 HOURLY_STATISTICS = [HOME_ID, TS]  # what readers filter hourly files on; the others' cost 15 % of a write
 
 
@@ -225,7 +227,7 @@ def _curated_hourly_table(
     ids = Coded(of.code, of.ids).arrow()
     arrays[HOME_ID] = ids if hourly[HOME_ID].dtype == object else arrow_column(hourly[HOME_ID])
     for column in HOME_ATTRIBUTES:
-        arrays[column] = Coded.of(of.code, of.attributes[column].to_numpy()).arrow()
+        arrays[column] = Coded.of(of.code, of.attributes[column].to_numpy()).arrow(_ATTRIBUTE_TYPES[column])
     values = _joined_values(hourly, of, *lookups)
     arrays.update(
         {column: with_nulls(pa.float64(), value, np.isnan(value)) for column, value in values.items()}

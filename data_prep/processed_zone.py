@@ -258,14 +258,16 @@ def write_processed_bucket(
         bucket_file(lake, "readings/_intervals", bucket),
         pa.Table.from_pandas(_home_intervals(grid, coded), preserve_index=False),
     )
-    for name, frame in (
-        ("imputation_scores", built.imputation_scores),
-        ("imputation_selection", built.imputation_selection),
+    from data_prep.quality.imputation.selector import SCORES_SCHEMA, SELECTION_SCHEMA
+
+    for name, frame, schema in (
+        ("imputation_scores", built.imputation_scores, SCORES_SCHEMA),
+        ("imputation_selection", built.imputation_selection, SELECTION_SCHEMA),
     ):
         if frame is not None:
             lake.write_table(
                 bucket_file(lake, name, bucket, Zone.QUALITY),
-                pa.Table.from_pandas(frame, preserve_index=False),
+                pa.Table.from_pandas(frame, schema=schema, preserve_index=False),
             )
     from data_prep.quality.metrics import home_quality_metrics
 

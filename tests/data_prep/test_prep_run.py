@@ -265,3 +265,22 @@ def test_a_billed_home_keeps_its_months_when_the_homes_with_readings_of_its_buck
     assert set(monthly["home_id"]) == {neighbour} and monthly["bill_kwh"].tolist() == pytest.approx(
         [320.0] * 2
     )
+
+
+def test_every_bucket_file_of_a_dataset_has_the_same_schema(small_demo, tmp_path):
+    """With many small buckets, some hold no home with a price area, no imputed gap or no bill: their files still
+    have the types the others have, so that a reader of the whole folder (one Arrow dataset) does not fail."""
+    import collections
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    settings = settings_for(str(tmp_path / "lake"), n_buckets=32)
+    run_prep(str(small_demo), settings, now=NOW)
+    schemas: dict[Path, set[str]] = collections.defaultdict(set)
+    for path in Path(tmp_path / "lake").rglob("*.parquet"):  # bucket=NNN.parquet or bucket=NNN/month=…/…
+        bucket = next((p for p in (path, *path.parents) if p.name.startswith("bucket=")), None)
+        if bucket is not None:
+            schemas[bucket.parent].add(pq.read_schema(path).remove_metadata().to_string())
+    assert len(schemas) >= 10  # processed, quality and curated datasets
+    assert {folder.name: len(found) for folder, found in schemas.items() if len(found) > 1} == {}

@@ -7,6 +7,7 @@ from typing import Self
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from contracts.schemas import HOME_ID, KWH
 from data_prep.quality.imputation.grid import GapContext, SlotGrid
@@ -16,6 +17,14 @@ from data_prep.sorted_runs import Coded
 
 SCORE_COLUMNS = (HOME_ID, "gap_class", "strategy", "mae_kwh", "n_points")
 SELECTION_COLUMNS = (HOME_ID, "gap_class", "strategy", "n_trials")
+# As stored in quality/imputation_*: the same types in every bucket's file, empty ones included.
+SCORES_SCHEMA = pa.schema(
+    [(HOME_ID, pa.string()), ("gap_class", pa.float64()), ("strategy", pa.string()), ("mae_kwh", pa.float64()),
+     ("n_points", pa.int64())]
+)  # fmt: skip
+SELECTION_SCHEMA = pa.schema(
+    [(HOME_ID, pa.string()), ("gap_class", pa.float64()), ("strategy", pa.string()), ("n_trials", pa.int64())]
+)
 
 
 class ImputationSelector:
