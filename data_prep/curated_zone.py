@@ -12,6 +12,8 @@ home's files only.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -150,6 +152,11 @@ def _group_means(values: np.ndarray, first: np.ndarray, size: np.ndarray) -> np.
 _DATE = "datetime64[ns]"  # local dates and months, naive, as daily_from_hourly writes them
 
 
+def _typed_empty(dtypes: dict[str, Any]) -> pd.DataFrame:
+    """An empty frame with these column types, so that an empty bucket's file has the schema the others have."""
+    return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in dtypes.items()})
+
+
 def monthly_totals(daily: pd.DataFrame, bills: pd.DataFrame) -> pd.DataFrame:
     """Monthly kWh per home from daily readings, beside the billed kWh prorated by day onto calendar months."""
     frame = daily.assign(month=daily["date"].dt.to_period("M").dt.start_time)
@@ -168,14 +175,8 @@ def monthly_totals(daily: pd.DataFrame, bills: pd.DataFrame) -> pd.DataFrame:
 
 def prorate_bills(bills: pd.DataFrame) -> pd.DataFrame:
     """Spread each bill's kWh evenly over its days and sum per calendar month."""
-    if bills.empty:  # typed, so that every bucket's monthly file has the same schema
-        return pd.DataFrame(
-            {
-                HOME_ID: pd.Series(dtype=object),
-                "month": pd.Series(dtype=_DATE),
-                "bill_kwh": pd.Series(dtype=float),
-            }
-        )
+    if bills.empty:
+        return _typed_empty({HOME_ID: object, "month": _DATE, "bill_kwh": float})
     days = (bills["period_end"] - bills["period_start"]).dt.days.to_numpy()
     expanded = bills.loc[bills.index.repeat(days)]
     offsets = np.concatenate([np.arange(d) for d in days]) if len(days) else np.array([], int)
@@ -188,10 +189,11 @@ def prorate_bills(bills: pd.DataFrame) -> pd.DataFrame:
 
 def bill_check(daily: pd.DataFrame, bills: pd.DataFrame) -> pd.DataFrame:
     """Readings summed over each bill period, beside the bill (the cross-source rule)."""
-    if bills.empty or daily.empty:  # typed, so that every bucket's file has the same schema
-        dates = {c: pd.Series(dtype=_DATE) for c in ("period_start", "period_end")}
-        numbers = {c: pd.Series(dtype=float) for c in ("bill_kwh", "readings_kwh", "coverage")}
-        return pd.DataFrame({HOME_ID: pd.Series(dtype=object), **dates, **numbers})
+    if bills.empty or daily.empty:
+        return _typed_empty(
+            {HOME_ID: object, "period_start": _DATE, "period_end": _DATE}
+            | dict.fromkeys(("bill_kwh", "readings_kwh", "coverage"), float)
+        )
     billed = bills[[HOME_ID, "period_start", "period_end", "kwh"]].rename(columns={"kwh": "bill_kwh"})
     bill_rows, day_rows = _same_home_pairs(billed[HOME_ID], daily[HOME_ID])
     dates = daily["date"].to_numpy()[day_rows]
@@ -269,25 +271,23 @@ def write_billed_months(
     bills = _bucket_bills(bills, bucket, n_buckets, excluded)
     if bills.empty:
         return
-    no_days = pd.DataFrame(
-        {
-            HOME_ID: pd.Series(dtype=object),
-            "date": pd.Series(dtype=_DATE),
-            KWH: pd.Series(dtype=float),
-        }
-    )
+    no_days = _typed_empty({HOME_ID: object, "date": _DATE, KWH: float})
     lake.write_table(
         bucket_file(lake, "consumption_monthly", bucket, Zone.CURATED),
         pa.Table.from_pandas(monthly_totals(no_days, bills), preserve_index=False),
     )
 
 
+def bill_buckets(bills: pd.DataFrame, n_buckets: int) -> np.ndarray:
+    """The bucket of each bill's home."""
+    return home_buckets(pa.array(bills[HOME_ID].astype(str)), n_buckets).to_numpy()
+
+
 def _bucket_bills(bills: pd.DataFrame, bucket: int, n_buckets: int, excluded: list[str]) -> pd.DataFrame:
     """The bills of the homes of ``bucket`` that are not ``excluded``."""
     if bills.empty:
         return bills
-    in_bucket = home_buckets(pa.array(bills[HOME_ID].astype(str)), n_buckets).to_numpy() == bucket
-    return bills[in_bucket & ~bills[HOME_ID].isin(excluded).to_numpy()]
+    return bills[(bill_buckets(bills, n_buckets) == bucket) & ~bills[HOME_ID].isin(excluded).to_numpy()]
 
 
 def curated_files(lake: Lake, bucket: int) -> list[str]:

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from contracts.config import Settings
 from contracts.schemas import HOME_ID, LAT, LON, Source
-from contracts.storage import Lake, Zone, home_buckets
+from contracts.storage import Lake, Zone
 from data_prep import curated_zone as curated
 from data_prep.curated_hourly import WEATHER_VALUES, HourlyLookup, nearest_points
 from data_prep.hourly_rollup import hourly_rollup
@@ -90,13 +90,11 @@ def all_buckets(lake: Lake) -> set[int]:
 def curated_buckets(lake: Lake, bills: pd.DataFrame, n_buckets: int) -> set[int]:
     """Every bucket with curated rows to write or to remove: those with staged readings, those of the homes with
     bills, and those with a monthly file (whose homes may have lost their bills)."""
-    billed = (
-        set(home_buckets(pa.array(bills[HOME_ID].astype(str)), n_buckets).to_pylist())
-        if len(bills)
-        else set()
-    )
+    from data_prep.home_rows import bucket_of_path
+
+    billed = {int(b) for b in curated.bill_buckets(bills, n_buckets)} if len(bills) else set()
     monthly = lake.glob(lake.path(Zone.CURATED, "consumption_monthly", "bucket=*.parquet"))
-    return all_buckets(lake) | billed | {int(p.rsplit("=", 1)[1].split(".")[0]) for p in monthly}
+    return all_buckets(lake) | billed | {b for p in monthly if (b := bucket_of_path(p)) is not None}
 
 
 def homes_table(small: dict[Source, pd.DataFrame]) -> pd.DataFrame:

@@ -86,13 +86,9 @@ def parse_small_file(
             frame_part, n_records = parse_table_batch(batch, contract, spec, log)
             parts.append(frame_part)
             rows_in += n_records
-        filled = [p for p in parts if not p.empty]
+        filled = [p for p in parts if not p.empty]  # one part (the usual case) is used as it is, not copied
         frame = (
-            filled[0]
-            if len(filled) == 1
-            else pd.concat(filled, ignore_index=True)
-            if filled
-            else pd.DataFrame()
+            pd.concat(filled, ignore_index=True) if len(filled) > 1 else next(iter(filled), pd.DataFrame())
         )
         if source is Source.BILLS and not frame.empty:
             frame = _bill_row_checks(frame, rules, log)

@@ -43,9 +43,9 @@ def create_app(context: Any = None) -> FastAPI:
     """
     from serving.ast_lock import serialize_ast_parse
     from serving.families import family_classes
+    from serving.routes_data import data_router
 
     serialize_ast_parse()  # schemas are built on request threads too: see serving.ast_lock
-    from serving.routes_data import data_router
 
     app = FastAPI(
         title=TITLE,

@@ -150,13 +150,17 @@ class HourlyPanel:
         """UTC hour starts of axis indices."""
         return pd.to_datetime((np.asarray(index, dtype=np.int64) + self.axis_start) * _HOUR_NS, utc=True)
 
+    def reading_hours(self) -> np.ndarray:
+        """Axis indices of the hours with any kWh value, ascending."""
+        return np.flatnonzero(~np.isnan(self.values[KWH]).all(axis=0))
+
     def last_reading_hour(self) -> int:
         """Axis index of the last hour with any kWh value.
 
         Raises:
             ValueError: no home has a kWh value (only an explicit issue time can place a forecast then).
         """
-        known = np.flatnonzero(~np.isnan(self.values[KWH]).all(axis=0))
+        known = self.reading_hours()
         if known.size == 0:
             raise ValueError("the input holds no kWh reading: give an issue time to forecast these homes")
         return int(known.max())

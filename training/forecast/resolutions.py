@@ -157,10 +157,10 @@ class MultiResolutionForecaster:
 
 def _reading_span(panel: HourlyPanel) -> str:
     """``first to last`` date of the panel's readings, for messages."""
-    known = ~np.isnan(panel.values[KWH]).all(axis=0)
-    if not known.any():
+    known = panel.reading_hours()
+    if known.size == 0:
         return "which holds no kWh reading"
-    first, last = panel.timestamps(np.flatnonzero(known)[[0, -1]])
+    first, last = panel.timestamps(known[[0, -1]])
     return f"{first.date()} to {last.date()}"
 
 

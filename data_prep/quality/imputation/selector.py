@@ -15,8 +15,6 @@ from data_prep.quality.imputation.registry import DEFAULT_CANDIDATES, FALLBACK, 
 from data_prep.quality.imputation.trials import TrialGaps, draw_trial_gaps
 from data_prep.sorted_runs import Coded
 
-SCORE_COLUMNS = (HOME_ID, "gap_class", "strategy", "mae_kwh", "n_points")
-SELECTION_COLUMNS = (HOME_ID, "gap_class", "strategy", "n_trials")
 # As stored in quality/imputation_*: the same types in every bucket's file, empty ones included.
 SCORES_SCHEMA = pa.schema(
     [(HOME_ID, pa.string()), ("gap_class", pa.float64()), ("strategy", pa.string()), ("mae_kwh", pa.float64()),
@@ -25,6 +23,8 @@ SCORES_SCHEMA = pa.schema(
 SELECTION_SCHEMA = pa.schema(
     [(HOME_ID, pa.string()), ("gap_class", pa.float64()), ("strategy", pa.string()), ("n_trials", pa.int64())]
 )
+SCORE_COLUMNS = tuple(SCORES_SCHEMA.names)
+SELECTION_COLUMNS = tuple(SELECTION_SCHEMA.names)
 
 
 class ImputationSelector:
